@@ -1,0 +1,39 @@
+"""落实 Luoshi: the application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from app.config import DEFAULTS, REPO_ROOT, default_database_url, instance_path
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: config, extensions, database, blueprints, CLI. No other side effects."""
+    app = Flask(
+        __name__,
+        instance_path=(test_config or {}).get("INSTANCE_PATH") or instance_path(),
+        instance_relative_config=True,
+        template_folder=str(REPO_ROOT / "templates"),
+    )
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("LUOSHI")
+    if test_config:
+        app.config.from_mapping(test_config)
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = default_database_url(app.instance_path)
+
+    from app import access, cli, db, templating, views
+    from app.extensions import csrf, login_manager
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    access.init_app(app)
+    db.init_app(app)
+    views.register_blueprints(app)
+    templating.init_app(app)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,55 @@
+"""Configuration defaults.
+
+Order of precedence (lowest first): these defaults, <instance>/config.py, LUOSHI_* environment
+variables, then the mapping handed to create_app() by tests.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+INSECURE_SECRET_KEY = "dev-insecure-secret-key-change-me"
+
+DEFAULTS: dict[str, object] = {
+    "SECRET_KEY": INSECURE_SECRET_KEY,
+    # Filled in by create_app() from the instance path when left empty.
+    "DATABASE_URL": "",
+    "MAIL_BACKEND": "file",
+    "SMTP_HOST": "localhost",
+    "SMTP_PORT": 25,
+    "SMTP_USER": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_STARTTLS": False,
+    "SMTP_SSL": False,
+    "MAIL_FROM": "luoshi@localhost",
+    "BASE_URL": "http://127.0.0.1:5000",
+    "TIMEZONE": "Asia/Shanghai",
+    "SCHEDULER": False,
+    # Sessions: no remember-me cookie, a cookie that scripts cannot read, sent first-party only.
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    # A form left open over lunch must still submit: tie the CSRF token to the session instead.
+    "WTF_CSRF_TIME_LIMIT": None,
+    # WTForms' own translations (Flask-WTF's need Babel); the forms ask for Chinese.
+    "WTF_I18N_ENABLED": False,
+    "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
+    # Login throttling (per account).
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_LOCK_MINUTES": 15,
+    "PAGE_SIZE": 50,
+}
+
+
+def instance_path() -> str:
+    """The instance folder: LUOSHI_INSTANCE_PATH, or instance/ beside the package."""
+    configured = os.environ.get("LUOSHI_INSTANCE_PATH")
+    return str(Path(configured).resolve()) if configured else str(REPO_ROOT / "instance")
+
+
+def default_database_url(instance: str) -> str:
+    """The embedded default database, inside the instance folder."""
+    return f"sqlite:///{Path(instance) / 'luoshi.sqlite3'}"

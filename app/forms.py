@@ -1,0 +1,94 @@
+"""Flask-WTF forms: the shape of input only. Rules come back from services as DomainError."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from app.core.glossary import OFFICE_KIND_LABELS
+from app.core.roles import ROLE_LABELS
+
+REQUIRED = "此项为必填项。"
+
+
+class Form(FlaskForm):
+    """Base form: WTForms' own Chinese messages for the errors it raises itself."""
+
+    class Meta:
+        locales = ["zh"]
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _office_choice(value: str) -> int | None:
+    return int(value) if value not in ("", "None", None) else None
+
+
+class LoginForm(Form):
+    login = StringField("用户名", validators=[DataRequired(REQUIRED), Length(max=64)])
+    password = PasswordField("密码", validators=[DataRequired(REQUIRED), Length(max=128)])
+    next = HiddenField()
+
+
+class OfficeForm(Form):
+    unit_id = SelectField("所属单位", coerce=int)
+    name = StringField("名称", validators=[DataRequired(REQUIRED), Length(max=100)])
+    short_name = StringField("简称", validators=[Optional(), Length(max=50)])
+    kind = SelectField("类别", choices=[(k.value, v) for k, v in OFFICE_KIND_LABELS.items()])
+    mailbox = EmailField(
+        "工作邮箱", validators=[Optional(), Email("邮箱格式不正确。"), Length(max=254)]
+    )
+    leader_name = StringField("分管领导", validators=[Optional(), Length(max=50)])
+    leader_email = EmailField(
+        "分管领导邮箱", validators=[Optional(), Email("邮箱格式不正确。"), Length(max=254)]
+    )
+    is_active = BooleanField("启用", default=True)
+
+
+class UserForm(Form):
+    login = StringField("用户名", validators=[DataRequired(REQUIRED), Length(max=64)])
+    name = StringField("姓名", validators=[DataRequired(REQUIRED), Length(max=50)])
+    email = EmailField("邮箱", validators=[Optional(), Email("邮箱格式不正确。"), Length(max=254)])
+    office_id = SelectField("所属科室", coerce=_office_choice, validate_choice=True)
+    roles = MultiCheckboxField("角色", choices=[(r.value, v) for r, v in ROLE_LABELS.items()])
+    is_active = BooleanField("启用", default=True)
+    password = PasswordField(
+        "密码",
+        description="至少8位，含大写字母、小写字母、数字、符号中的三类。编辑时留空表示不修改。",
+        validators=[Optional(), Length(max=128)],
+    )
+
+
+class TaskFilterForm(Form):
+    class Meta:
+        csrf = False
+        locales = ["zh"]
+
+    q = StringField("关键词", validators=[Optional(), Length(max=100)])
+    office_id = SelectField("牵头单位", coerce=_office_choice, validate_choice=False)
+    status = SelectField("状态", validate_choice=False)
+
+
+class AuditFilterForm(Form):
+    class Meta:
+        csrf = False
+        locales = ["zh"]
+
+    action = StringField("操作", validators=[Optional(), Length(max=64)])
+    actor = StringField("操作人", validators=[Optional(), Length(max=64)])
+    date_from = DateField("起始日期", validators=[Optional()])
+    date_to = DateField("截止日期", validators=[Optional()])

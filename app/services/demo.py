@@ -1,0 +1,310 @@
+"""Demo data (the township of the example report) and synthetic data sets for benchmarks."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from importlib import resources
+
+from sqlalchemy import func, insert
+from sqlmodel import Session, select
+
+from app.core.glossary import OfficeKind, ReportStatus
+from app.core.lifecycle import TaskStatus
+from app.core.roles import Role
+from app.models import (
+    Commitment,
+    DeadlineChange,
+    Office,
+    Outcome,
+    Problem,
+    ProgressUpdate,
+    Report,
+    Task,
+    TaskCooperatingOffice,
+    Unit,
+    User,
+)
+from app.services import users as user_service
+from app.services.offices import ensure_unit
+
+DEMO_UNIT = "黔江区蓬东乡人民政府"
+DEMO_PASSWORD = "Luoshi@2026"
+DEMO_DOMAIN = "pengdong.example.cn"
+
+# name, short name, kind, mailbox local part
+DEMO_OFFICES = [
+    ("党政办公室", "党政办", OfficeKind.SECTION, "dzb"),
+    ("综合行政执法办公室", "综合执法办", OfficeKind.SECTION, "zfb"),
+    ("司法所", "司法所", OfficeKind.STATION, "sfs"),
+    ("信访办公室", "信访办", OfficeKind.SECTION, "xfb"),
+    ("平安法治办公室", "平安办", OfficeKind.SECTION, "pab"),
+    ("社会事务办公室", "社会事务办", OfficeKind.SECTION, "shswb"),
+    ("蓬东社区", "蓬东社区", OfficeKind.COMMUNITY, "pdsq"),
+    ("石桥村", "石桥村", OfficeKind.COMMUNITY, "sqc"),
+    ("新华村", "新华村", OfficeKind.COMMUNITY, "xhc"),
+    ("麒麟村", "麒麟村", OfficeKind.COMMUNITY, "qlc"),
+    ("杉岭村", "杉岭村", OfficeKind.COMMUNITY, "slc"),
+]
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    login: str
+    name: str
+    role: Role
+    office: str | None
+
+
+DEMO_USERS = [
+    DemoUser("admin", "系统管理员", Role.ADMIN, None),
+    DemoUser("coordinator", "张明（司法所）", Role.COORDINATOR, "司法所"),
+    DemoUser("office", "李华（综合执法办）", Role.OFFICE, "综合执法办"),
+    DemoUser("xinfang", "王芳（信访办）", Role.OFFICE, "信访办"),
+    DemoUser("leader", "陈刚（分管领导）", Role.LEADER, None),
+    DemoUser("auditor", "赵敏（审计员）", Role.AUDITOR, None),
+]
+
+
+@dataclass(frozen=True)
+class DemoTask:
+    commitment: int  # position in the report's plans
+    title: str
+    lead: str
+    cooperating: tuple[str, ...]
+    owner: str | None
+    due_in_days: int
+    status: TaskStatus
+    update: str | None = None
+    outcomes: tuple[tuple[str, float, str], ...] = ()
+
+
+DEMO_TASKS = [
+    DemoTask(0, "开展集中普法宣传和“法律七进”活动", "司法所", ("蓬东社区", "石桥村"), "coordinator",
+             40, TaskStatus.IN_PROGRESS, "已在蓬东社区、石桥村开展集中普法宣传，发放资料1200份。",
+             (("开展集中普法宣传", 5, "次"), ("发放宣传资料", 1200, "份"))),
+    DemoTask(0, "选树法治建设先进典型并宣传推广", "党政办", ("司法所",), None,
+             75, TaskStatus.ASSIGNED),
+    DemoTask(1, "规范信访秩序，落实信访案件依法终结制度", "信访办", ("综合执法办",), "xinfang",
+             3, TaskStatus.IN_PROGRESS, "梳理信访积案6件，已依法终结2件。",
+             (("依法终结信访事项", 2, "件"),)),
+    DemoTask(1, "选优选强信访矛盾处理队伍", "信访办", ("平安办",), "xinfang",
+             -4, TaskStatus.IN_PROGRESS),
+    DemoTask(2, "推行重大行政决策民主集中决策制度", "党政办", ("司法所",), None,
+             20, TaskStatus.SUBMITTED, "已制定重大行政决策程序规定并经党委会审议通过。",
+             (("制定制度文件", 1, "项"),)),
+    DemoTask(2, "完善法律顾问参与重大决策机制", "司法所", (), "coordinator",
+             -30, TaskStatus.CLOSED, "法律顾问全年参与重大决策合法性审查8次。",
+             (("合法性审查", 8, "次"),)),
+    DemoTask(3, "规范性文件备案和监督制度", "综合执法办", ("党政办",), "office",
+             9, TaskStatus.IN_PROGRESS, "完成2021年度规范性文件清理，报备3件。",
+             (("报备规范性文件", 3, "件"),)),
+    DemoTask(3, "规范性文件统一登记、统一编号、统一印发", "综合执法办", (), "office",
+             60, TaskStatus.ASSIGNED),
+]  # fmt: skip
+
+
+def _read_demo_file(name: str) -> str:
+    return resources.files("app.demo").joinpath(name).read_text(encoding="utf-8")
+
+
+def database_is_empty(session: Session) -> bool:
+    """Whether the database holds no unit, office or user yet."""
+    return all(
+        session.exec(select(func.count()).select_from(model)).one() == 0
+        for model in (Unit, Office, User)
+    )
+
+
+def load_demo(session: Session, *, today: date, now: datetime) -> Report:
+    """The example township: offices, one user per role, its report and tasks."""
+    unit = ensure_unit(session, DEMO_UNIT)
+    unit.short_name = "蓬东乡"
+    offices = _demo_offices(session, unit)
+    users = _demo_users(session, offices, now)
+    report = _demo_report(session, unit)
+    commitments = list(
+        session.exec(
+            select(Commitment)
+            .where(Commitment.report_id == report.id)
+            .order_by(Commitment.position)
+        )
+    )
+    for spec in DEMO_TASKS:
+        _demo_task(session, spec, commitments, offices, users, today, now)
+    return report
+
+
+def _demo_offices(session: Session, unit: Unit) -> dict[str, Office]:
+    offices: dict[str, Office] = {}
+    for name, short, kind, box in DEMO_OFFICES:
+        office = Office(
+            unit_id=unit.id, name=name, short_name=short, kind=kind.value,
+            mailbox=f"{box}@{DEMO_DOMAIN}", leader_name="刘军" if kind != OfficeKind.COMMUNITY
+            else None, leader_email=f"liujun@{DEMO_DOMAIN}" if kind != OfficeKind.COMMUNITY
+            else None,
+        )  # fmt: skip
+        session.add(office)
+        offices[short] = office
+    session.flush()
+    return offices
+
+
+def _demo_users(session: Session, offices: dict[str, Office], now: datetime) -> dict[str, User]:
+    created: dict[str, User] = {}
+    for spec in DEMO_USERS:
+        created[spec.login] = user_service.create_user(
+            session,
+            login=spec.login,
+            name=spec.name,
+            password=DEMO_PASSWORD,
+            roles=[spec.role],
+            office_id=offices[spec.office].id if spec.office else None,
+            email=f"{spec.login}@{DEMO_DOMAIN}",
+            now=now,
+        )
+    return created
+
+
+def _demo_report(session: Session, unit: Unit) -> Report:
+    """The example report; its items come from the parsed structure kept beside it."""
+    structure = json.loads(_read_demo_file("seed-2021.json"))
+    report = Report(
+        unit_id=unit.id,
+        year=structure["year"],
+        title=structure["title"],
+        source_filename="seed-2021.txt",
+        source_text=_read_demo_file("seed-2021.txt"),
+        structure=structure,
+        status=ReportStatus.IMPORTED.value,
+    )
+    session.add(report)
+    session.flush()
+    problems = [
+        Problem(report_id=report.id, position=i, marker=m, lead=lead, text=lead)
+        for i, (m, lead) in enumerate(
+            zip(("一是", "二是", "三是"), structure["sections"]["problems"], strict=False)
+        )
+    ]
+    session.add_all(problems)
+    for i, plan in enumerate(structure["sections"]["plans"]):
+        session.add(
+            Commitment(
+                report_id=report.id, position=i, marker=plan["marker"], lead=plan["lead"],
+                text=plan["text"], time_phrase=plan["time_phrase"], office_hint=plan["office"],
+                problems=problems[i : i + 1],
+            )
+        )  # fmt: skip
+    session.flush()
+    return report
+
+
+def _demo_task(
+    session: Session,
+    spec: DemoTask,
+    commitments: list[Commitment],
+    offices: dict[str, Office],
+    users: dict[str, User],
+    today: date,
+    now: datetime,
+) -> None:
+    deadline = today + timedelta(days=spec.due_in_days)
+    commitment = commitments[spec.commitment]
+    task = Task(
+        commitment_id=commitment.id,
+        title=spec.title,
+        description=commitment.text,
+        lead_office_id=offices[spec.lead].id,
+        owner_id=users[spec.owner].id if spec.owner else None,
+        deadline=deadline,
+        status=spec.status.value,
+        cooperating_offices=[offices[name] for name in spec.cooperating],
+        closed_at=now if spec.status == TaskStatus.CLOSED else None,
+    )
+    session.add(task)
+    session.flush()
+    session.add(
+        DeadlineChange(task_id=task.id, kind="set", new_deadline=deadline, reason="初始时限")
+    )
+    if spec.update:
+        author = users[spec.owner] if spec.owner else None
+        session.add(
+            ProgressUpdate(
+                task_id=task.id,
+                author_id=author.id if author else None,
+                text=spec.update,
+                created_at=now - timedelta(days=2),
+                outcomes=[Outcome(metric=m, value=v, unit=u) for m, v, u in spec.outcomes],
+            )
+        )
+    session.flush()
+
+
+@dataclass(frozen=True)
+class SynthSummary:
+    offices: int
+    tasks: int
+    updates: int
+
+
+def synthesize(
+    session: Session,
+    *,
+    offices: int,
+    tasks: int,
+    updates: int,
+    today: date,
+    now: datetime,
+    seed: int = 20261130,
+) -> SynthSummary:
+    """A synthetic data set of the given size, for benchmarks; deterministic for a seed."""
+    rng = random.Random(seed)
+    unit = ensure_unit(session, "示例区合成数据单位")
+    start = session.exec(select(func.count()).select_from(Office)).one()
+    office_rows = [
+        {"unit_id": unit.id, "name": f"合成科室{start + i + 1:04d}",
+         "kind": OfficeKind.SECTION.value, "is_active": True, "created_at": now}
+        for i in range(offices)
+    ]  # fmt: skip
+    office_ids = list(session.scalars(insert(Office).returning(Office.id), office_rows))
+    report = Report(unit_id=unit.id, year=today.year - 1, title="合成数据报告", status="imported")
+    session.add(report)
+    session.flush()
+    commitment_ids = list(
+        session.scalars(
+            insert(Commitment).returning(Commitment.id),
+            [{"report_id": report.id, "position": i, "lead": f"合成承诺{i + 1}",
+              "text": f"合成承诺{i + 1}。推进相关工作。", "marker": f"{i + 1}."}
+             for i in range(max(1, tasks // 20))],
+        )
+    )  # fmt: skip
+    statuses = [s.value for s in TaskStatus]
+    task_rows = [
+        {"commitment_id": rng.choice(commitment_ids), "title": f"合成任务{i + 1}",
+         "description": "用于性能测试的合成任务。", "lead_office_id": rng.choice(office_ids),
+         "deadline": today + timedelta(days=rng.randint(-60, 300)),
+         "status": rng.choice(statuses), "version": 1, "created_at": now, "updated_at": now}
+        for i in range(tasks)
+    ]  # fmt: skip
+    task_ids = list(session.scalars(insert(Task).returning(Task.id), task_rows)) if tasks else []
+    if task_ids and updates:
+        update_rows = [
+            {"task_id": rng.choice(task_ids), "text": f"合成进展{i + 1}", "created_at": now}
+            for i in range(updates)
+        ]
+        update_ids = list(session.scalars(insert(ProgressUpdate).returning(ProgressUpdate.id),
+                                          update_rows))  # fmt: skip
+        session.execute(
+            insert(Outcome),
+            [{"update_id": uid, "metric": "开展普法宣传", "value": rng.randint(1, 9), "unit": "次"}
+             for uid in update_ids],
+        )  # fmt: skip
+    if task_ids and len(office_ids) > 1:
+        session.execute(
+            insert(TaskCooperatingOffice),
+            [{"task_id": tid, "office_id": rng.choice(office_ids)} for tid in task_ids[::3]],
+        )
+    session.flush()
+    return SynthSummary(offices=len(office_ids), tasks=len(task_ids), updates=updates)

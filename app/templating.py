@@ -1,0 +1,38 @@
+"""Jinja filters that present dates, states and roles in Chinese."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import Flask, current_app
+
+from app.core.glossary import OFFICE_KIND_LABELS, REPORT_STATUS_LABELS, OfficeKind, ReportStatus
+from app.core.lifecycle import STATUS_LABELS, TaskStatus
+from app.core.roles import ROLE_LABELS, Role
+from app.core.timefmt import format_date_cn, format_datetime_cn
+
+
+def _label(labels: dict, enum: type, value: str) -> str:
+    try:
+        return labels[enum(value)]
+    except ValueError:
+        return value
+
+
+def init_app(app: Flask) -> None:
+    """Register the filters."""
+    filters = {
+        "date_cn": lambda d: format_date_cn(d) if isinstance(d, date) else "",
+        "datetime_cn": lambda dt: (
+            format_datetime_cn(dt, current_app.config["TIMEZONE"])
+            if isinstance(dt, datetime)
+            else ""
+        ),
+        "status_label": lambda s: _label(STATUS_LABELS, TaskStatus, s),
+        "role_label": lambda r: _label(ROLE_LABELS, Role, r),
+        "office_kind_label": lambda k: _label(OFFICE_KIND_LABELS, OfficeKind, k),
+        "report_status_label": lambda s: _label(REPORT_STATUS_LABELS, ReportStatus, s),
+    }
+    app.jinja_env.filters.update(filters)
+    # Chinese stays readable in JSON responses and in |tojson.
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]

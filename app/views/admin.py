@@ -1,0 +1,120 @@
+"""管理: offices and user accounts (system administrators only)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy.orm import selectinload
+from sqlmodel import select
+
+from app.access import require
+from app.clock import utcnow
+from app.core.errors import DomainError
+from app.core.roles import Permission, Role
+from app.db import get_session
+from app.forms import OfficeForm, UserForm
+from app.models import Office, Unit, User
+from app.services import offices as office_service
+from app.services import users as user_service
+from app.views import client_ip, show_domain_error
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.route("/offices")
+@require(Permission.MANAGE_USERS)
+def offices():
+    db = get_session()
+    rows = office_service.list_offices(db)
+    units = {u.id: u.name for u in db.exec(select(Unit))}
+    return render_template("admin/offices.html", offices=rows, units=units)
+
+
+@bp.route("/offices/new", methods=["GET", "POST"])
+@bp.route("/offices/<int:office_id>/edit", methods=["GET", "POST"])
+@require(Permission.MANAGE_USERS)
+def office_form(office_id: int | None = None):
+    db = get_session()
+    office = (db.get(Office, office_id) or abort(404)) if office_id else None
+    form = OfficeForm(obj=office)
+    form.unit_id.choices = [(u.id, u.name) for u in db.exec(select(Unit).order_by(Unit.id))]
+    if form.validate_on_submit():
+        try:
+            saved = office_service.save_office(
+                db, office=office, unit_id=form.unit_id.data, name=form.name.data,
+                short_name=form.short_name.data, kind=form.kind.data, mailbox=form.mailbox.data,
+                leader_name=form.leader_name.data, leader_email=form.leader_email.data,
+                is_active=form.is_active.data, actor=current_user, ip=client_ip(),
+            )  # fmt: skip
+        except DomainError as error:
+            db.rollback()
+            show_domain_error(form, error)
+        else:
+            db.commit()
+            flash(f"已保存科室“{saved.name}”。", "success")
+            return redirect(url_for("admin.offices"))
+    return render_template("admin/office_form.html", form=form, office=office)
+
+
+@bp.route("/users")
+@require(Permission.MANAGE_USERS)
+def users():
+    rows = (
+        get_session()
+        .exec(
+            select(User)
+            .options(selectinload(User.office), selectinload(User.role_rows))
+            .order_by(User.login)
+        )
+        .all()
+    )
+    return render_template("admin/users.html", users=rows)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@bp.route("/users/<int:user_id>/edit", methods=["GET", "POST"])
+@require(Permission.MANAGE_USERS)
+def user_form(user_id: int | None = None):
+    db = get_session()
+    user = (db.get(User, user_id) or abort(404)) if user_id else None
+    form = UserForm(obj=user)
+    form.office_id.choices = [(None, "（无）")] + [
+        (o.id, o.name) for o in office_service.list_offices(db)
+    ]
+    if user is not None and not form.is_submitted():
+        form.roles.data = sorted(user.roles)
+    if form.validate_on_submit():
+        try:
+            saved = _save_user(user, form)
+        except DomainError as error:
+            db.rollback()
+            show_domain_error(form, error)
+        else:
+            db.commit()
+            flash(f"已保存用户“{saved.login}”。", "success")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/user_form.html", form=form, user=user)
+
+
+def _save_user(user: User | None, form: UserForm) -> User:
+    db = get_session()
+    roles = [Role(r) for r in form.roles.data or []]
+    if user is None:
+        if not form.password.data:
+            raise DomainError("新建用户必须设置初始密码。", "password")
+        return user_service.create_user(
+            db, login=form.login.data, name=form.name.data, password=form.password.data,
+            roles=roles, office_id=form.office_id.data, email=form.email.data,
+            must_change_password=True, actor=current_user, ip=client_ip(), now=utcnow(),
+        )  # fmt: skip
+    user_service.update_user(
+        db, user=user, name=form.name.data, email=form.email.data,
+        office_id=form.office_id.data, roles=roles, is_active=form.is_active.data,
+        actor=current_user, ip=client_ip(),
+    )  # fmt: skip
+    if form.password.data:
+        user_service.set_password(
+            db, user=user, password=form.password.data, actor=current_user, now=utcnow(),
+            must_change=True, ip=client_ip(),
+        )  # fmt: skip
+    return user
