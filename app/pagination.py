@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
-from sqlmodel import Session
+from sqlalchemy import Select, func
+from sqlmodel import Session, select
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Page:
 
 def paginate(session: Session, query: Select, number: int, size: int) -> Page:
     """Page NUMBER (1-based, clamped to the last page) of QUERY."""
-    total = session.exec(select(func.count()).select_from(query.order_by(None).subquery())).one()
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     last = max(1, -(-total // size))
     number = min(max(1, number), last)
     items = list(session.exec(query.limit(size).offset((number - 1) * size)))

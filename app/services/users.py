@@ -20,13 +20,14 @@ from app.services import audit
 LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
 USER_AUDIT_FIELDS = ["login", "name", "email", "office_id", "is_active", "roles"]
 BAD_CREDENTIALS = "用户名或密码错误。"
+HASH_METHOD = "scrypt"
 # Checked against when the login is unknown, so both paths take the same time.
 _DUMMY_HASH = generate_password_hash("luoshi-dummy-password")
 
 
 def hash_password(password: str) -> str:
     """A salted scrypt hash of PASSWORD."""
-    return generate_password_hash(password, method="scrypt")
+    return generate_password_hash(password, method=HASH_METHOD)
 
 
 def find_by_login(session: Session, login: str) -> User | None:

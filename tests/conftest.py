@@ -1,0 +1,126 @@
+"""Fixtures: an app per test on a fresh database, SQLite always and PostgreSQL when
+TEST_DATABASE_URL is set (CI sets it), with the schema made by the real migrations."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlmodel import Session, SQLModel
+
+from app import create_app
+from app.db import dispose, get_engine, make_engine
+from app.services import users as user_service
+from tests import factories
+from tests.dbutil import fresh_postgres_url, migrate
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
+
+if os.environ.get("CI") == "true" and not TEST_DATABASE_URL:
+    raise RuntimeError("CI must set TEST_DATABASE_URL: the suite runs on PostgreSQL too.")
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Same algorithm (scrypt), lower work factor: tests create many accounts.
+    monkeypatch.setattr(user_service, "HASH_METHOD", "scrypt:1024:8:1")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "luoshi.sqlite3"
+    migrate(f"sqlite:///{path}", "head")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of this session, migrated to head; tables emptied after each test."""
+    assert TEST_DATABASE_URL
+    url = fresh_postgres_url(TEST_DATABASE_URL, "luoshi_suite")
+    migrate(url, "head")
+    yield url
+    fresh_postgres_url(TEST_DATABASE_URL, "luoshi_suite", drop_only=True)
+
+
+def _truncate_all(url: str) -> None:
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    if request.param == "sqlite":
+        path = tmp_path / "luoshi.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        yield url
+        _truncate_all(url)
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "DATABASE_URL": database_url,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
+    yield app
+    dispose(app)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator[Session]:
+    """A session for arranging and checking data; the test commits what it arranges."""
+    session = Session(get_engine(app), expire_on_commit=False)
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def world(db: Session) -> factories.World:
+    """Two offices with a task each, and one user per role."""
+    return factories.make_world(db)
+
+
+def login(client: FlaskClient, login_name: str, password: str = factories.PASSWORD):
+    """Sign in through the real login form."""
+    return client.post("/login", data={"login": login_name, "password": password})
+
+
+@pytest.fixture
+def engine_factory():
+    """make_engine with cleanup."""
+    engines = []
+
+    def factory(url: str):
+        engine = make_engine(url)
+        engines.append(engine)
+        return engine
+
+    yield factory
+    for engine in engines:
+        engine.dispose()
