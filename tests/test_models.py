@@ -57,8 +57,9 @@ def test_timestamps_come_back_aware_in_utc(db: Session) -> None:
     unit = make_unit(db)
     office = make_office(db, unit, "司法所")
     shanghai = timezone(timedelta(hours=8))
+    nine_am = datetime(2026, 12, 1, 9, 0, tzinfo=shanghai)
     db.add(Outbox(channel="email", recipient="a@b.cn", subject="主题", body="正文",
-                  idempotency_key="k1", next_attempt_at=datetime(2026, 12, 1, 9, 0, tzinfo=shanghai)))  # fmt: skip
+                  idempotency_key="k1", next_attempt_at=nine_am))  # fmt: skip
     db.commit()
     db.expunge_all()
     row = db.exec(select(Outbox)).one()
