@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -9,6 +11,7 @@ from wtforms import (
     EmailField,
     HiddenField,
     PasswordField,
+    SelectChoice,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -20,6 +23,11 @@ from app.core.glossary import OFFICE_KIND_LABELS
 from app.core.roles import ROLE_LABELS
 
 REQUIRED = "此项为必填项。"
+
+
+def options(pairs: Iterable[tuple[object, str]]) -> list[SelectChoice]:
+    """Select options from (value, label) pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 class Form(FlaskForm):
@@ -48,7 +56,7 @@ class OfficeForm(Form):
     unit_id = SelectField("所属单位", coerce=int)
     name = StringField("名称", validators=[DataRequired(REQUIRED), Length(max=100)])
     short_name = StringField("简称", validators=[Optional(), Length(max=50)])
-    kind = SelectField("类别", choices=[(k.value, v) for k, v in OFFICE_KIND_LABELS.items()])
+    kind = SelectField("类别", choices=options((k.value, v) for k, v in OFFICE_KIND_LABELS.items()))
     mailbox = EmailField(
         "工作邮箱", validators=[Optional(), Email("邮箱格式不正确。"), Length(max=254)]
     )
@@ -64,7 +72,9 @@ class UserForm(Form):
     name = StringField("姓名", validators=[DataRequired(REQUIRED), Length(max=50)])
     email = EmailField("邮箱", validators=[Optional(), Email("邮箱格式不正确。"), Length(max=254)])
     office_id = SelectField("所属科室", coerce=_office_choice, validate_choice=True)
-    roles = MultiCheckboxField("角色", choices=[(r.value, v) for r, v in ROLE_LABELS.items()])
+    roles = MultiCheckboxField(
+        "角色", choices=options((r.value, v) for r, v in ROLE_LABELS.items())
+    )
     is_active = BooleanField("启用", default=True)
     password = PasswordField(
         "密码",

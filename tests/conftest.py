@@ -94,8 +94,13 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def db(app: Flask) -> Iterator[Session]:
-    """A session for arranging and checking data; the test commits what it arranges."""
-    session = Session(get_engine(app), expire_on_commit=False)
+    """A session for arranging and checking data; the test commits what it arranges.
+
+    Its reads begin deferred, so they never hold SQLite's write lock while a request runs; call
+    reread(db) to see what requests wrote since.
+    """
+    engine = get_engine(app).execution_options(sqlite_begin="DEFERRED")
+    session = Session(engine, expire_on_commit=False)
     yield session
     session.close()
 
@@ -104,6 +109,12 @@ def db(app: Flask) -> Iterator[Session]:
 def world(db: Session) -> factories.World:
     """Two offices with a task each, and one user per role."""
     return factories.make_world(db)
+
+
+def reread(db: Session) -> None:
+    """End DB's read snapshot and forget what it loaded: the next read sees what requests wrote."""
+    db.rollback()
+    db.expire_all()
 
 
 def login(client: FlaskClient, login_name: str, password: str = factories.PASSWORD):

@@ -12,7 +12,7 @@ from app.clock import utcnow
 from app.core.errors import DomainError
 from app.core.roles import Permission, Role
 from app.db import get_session
-from app.forms import OfficeForm, UserForm
+from app.forms import OfficeForm, UserForm, options
 from app.models import Office, Unit, User
 from app.services import offices as office_service
 from app.services import users as user_service
@@ -37,7 +37,7 @@ def office_form(office_id: int | None = None):
     db = get_session()
     office = (db.get(Office, office_id) or abort(404)) if office_id else None
     form = OfficeForm(obj=office)
-    form.unit_id.choices = [(u.id, u.name) for u in db.exec(select(Unit).order_by(Unit.id))]
+    form.unit_id.choices = options((u.id, u.name) for u in db.exec(select(Unit).order_by(Unit.id)))
     if form.validate_on_submit():
         try:
             saved = office_service.save_office(
@@ -78,9 +78,8 @@ def user_form(user_id: int | None = None):
     db = get_session()
     user = (db.get(User, user_id) or abort(404)) if user_id else None
     form = UserForm(obj=user)
-    form.office_id.choices = [(None, "（无）")] + [
-        (o.id, o.name) for o in office_service.list_offices(db)
-    ]
+    offices = office_service.list_offices(db)
+    form.office_id.choices = options([(None, "（无）")] + [(o.id, o.name) for o in offices])
     if user is not None and not form.is_submitted():
         form.roles.data = sorted(user.roles)
     if form.validate_on_submit():

@@ -11,7 +11,7 @@ from app.access import get_visible_task, require, visible_tasks_filter
 from app.core.lifecycle import STATUS_LABELS, TaskStatus
 from app.core.roles import Permission
 from app.db import get_session
-from app.forms import TaskFilterForm
+from app.forms import TaskFilterForm, options
 from app.models import Commitment, DeadlineChange, ProgressUpdate, Report, Task
 from app.pagination import paginate
 from app.services.offices import list_offices
@@ -43,8 +43,8 @@ def index():
     db = get_session()
     form = TaskFilterForm(formdata=None)
     form.process(formdata=request.args)
-    form.office_id.choices = [(None, "全部")] + [(o.id, o.name) for o in list_offices(db)]
-    form.status.choices = [("", "全部")] + [(s.value, label) for s, label in STATUS_LABELS.items()]
+    form.office_id.choices = options([(None, "全部")] + [(o.id, o.name) for o in list_offices(db)])
+    form.status.choices = options([("", "全部"), *((s.value, x) for s, x in STATUS_LABELS.items())])
     query = select(Task).options(*_LIST_LOADS).order_by(Task.deadline, Task.id)
     if form.q.data:
         pattern = f"%{form.q.data.strip()}%"

@@ -1,0 +1,481 @@
+"""Benchmarks of 落实 Luoshi, reported as ratios against a baseline measured in the same run.
+
+What is measured (all on 127.0.0.1, one threaded werkzeug server per app, the same client):
+
+1. healthz: requests per second of GET /healthz, the app's minimal page (one ``SELECT 1``
+   through the per-request SQLModel session, plus the app's middleware), against Flask's own
+   hello-world app (``Flask(__name__)`` with one route returning "Hello, World!").
+2. tasks: how long ``flask demo synth`` takes to build a synthetic data set of a chosen size in
+   a fresh, migrated instance, and the requests per second of a signed-in coordinator's task
+   list GET /tasks/ (first page, 50 rows) on that data set, against the same baseline.
+
+Why ratios: absolute requests per second depend on the machine, its load, the Python build and
+the client that drives the load. A ratio against a baseline served by the same server and driven
+by the same client in the same run cancels most of that, so figures from different machines and
+days can be compared. Nothing here passes or fails; the figures are for reading.
+
+The run is bounded: a fixed number of requests per measurement and a time cap, loopback only,
+free ports only, and the temporary instance is removed at the end. ``--quick`` takes about 30 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_FILE = Path(__file__).resolve().parent / "results" / "latest.json"
+HOST = "127.0.0.1"
+USER_AGENT = "luoshi-bench/1"
+BENCH_LOGIN = "benchcoord"
+BENCH_PASSWORD = "Bench@2026x"
+COMMAND_TIMEOUT_SECONDS = 600
+REQUEST_TIMEOUT_SECONDS = 30
+CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
+
+
+# -- settings -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    offices: int
+    tasks: int
+    updates: int
+    requests: int
+    rounds: int
+    workers: int
+    time_cap: float
+    warmup: float
+    save: bool
+
+
+def parse_settings(argv: list[str] | None = None) -> Settings:
+    """Command-line flags; --quick changes the defaults of the flags not given."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a small run of about 30 s")
+    parser.add_argument("--offices", type=int, help="synthetic offices (default 200)")
+    parser.add_argument("--tasks", type=int, help="synthetic tasks (default 20000)")
+    parser.add_argument("--updates", type=int, help="synthetic progress updates (default 20000)")
+    parser.add_argument("--requests", type=int, help="request cap per measurement (default 20000)")
+    parser.add_argument("--rounds", type=int, help="measurements of each page (default 5)")
+    parser.add_argument("--workers", type=int, default=4, help="client processes (default 4)")
+    parser.add_argument("--time-cap", type=float, help="time cap per measurement (default 6)")
+    parser.add_argument("--no-save", action="store_true", help=f"do not write {RESULTS_FILE}")
+    args = parser.parse_args(argv)
+    defaults = (
+        {"offices": 20, "tasks": 2000, "updates": 2000, "requests": 5000, "rounds": 3,
+         "time_cap": 2.0, "warmup": 0.5}
+        if args.quick
+        else {"offices": 200, "tasks": 20000, "updates": 20000, "requests": 20000, "rounds": 5,
+              "time_cap": 6.0, "warmup": 1.5}
+    )  # fmt: skip
+    values = {key: getattr(args, key, None) for key in defaults}
+    values = {key: defaults[key] if value is None else value for key, value in values.items()}
+    settings = Settings(workers=args.workers, save=not args.no_save, **values)
+    check_settings(parser, settings)
+    return settings
+
+
+def check_settings(parser: argparse.ArgumentParser, settings: Settings) -> None:
+    """Refuse sizes that make no sense or that would leave the run unbounded."""
+    if settings.offices < 1 or min(settings.tasks, settings.updates) < 0:
+        parser.error("--offices must be at least 1, --tasks and --updates at least 0")
+    if not 1 <= settings.workers <= 64 or not 1 <= settings.rounds <= 20:
+        parser.error("--workers must be 1..64 and --rounds 1..20")
+    if not 1 <= settings.requests <= 1_000_000 or not 0.5 <= settings.time_cap <= 120:
+        parser.error("--requests must be 1..1000000 and --time-cap 0.5..120 seconds")
+
+
+# -- a temporary instance and its synthetic data set ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Instance:
+    path: Path
+    database_url: str
+
+    def environ(self) -> dict[str, str]:
+        """The environment of a ``flask`` command that works on this instance only."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("LUOSHI_")}
+        env.update(
+            LUOSHI_INSTANCE_PATH=str(self.path),
+            LUOSHI_DATABASE_URL=self.database_url,
+            LUOSHI_SCHEDULER="false",
+            FLASK_DEBUG="0",
+        )
+        return env
+
+    def app_config(self) -> dict[str, Any]:
+        """The create_app() overrides that point an in-process app at this instance."""
+        return {"INSTANCE_PATH": str(self.path), "DATABASE_URL": self.database_url,
+                "SCHEDULER": False}  # fmt: skip
+
+
+@contextmanager
+def temporary_instance() -> Iterator[Instance]:
+    """A fresh instance folder with an SQLite database, removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="luoshi-bench-"))
+    try:
+        yield Instance(folder, f"sqlite:///{folder / 'bench.sqlite3'}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def flask_command(instance: Instance, *args: str) -> float:
+    """Run ``flask --app app ARGS`` on INSTANCE; return its wall time in seconds."""
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args],
+        cwd=REPO_ROOT, env=instance.environ(), capture_output=True, text=True,
+        timeout=COMMAND_TIMEOUT_SECONDS, check=False,
+    )  # fmt: skip
+    if completed.returncode != 0:
+        raise RuntimeError(f"flask {' '.join(args)} failed:\n{completed.stderr.strip()}")
+    return time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class Dataset:
+    offices: int
+    tasks: int
+    updates: int
+    migrate_seconds: float
+    synth_seconds: float
+
+
+def prepare_dataset(instance: Instance, settings: Settings) -> Dataset:
+    """Initialise and migrate INSTANCE, time the synthetic data set, add the coordinator."""
+    flask_command(instance, "instance", "init")
+    migrate_seconds = flask_command(instance, "db", "upgrade")
+    synth_seconds = flask_command(
+        instance, "demo", "synth", "--offices", str(settings.offices),
+        "--tasks", str(settings.tasks), "--updates", str(settings.updates),
+    )  # fmt: skip
+    flask_command(instance, "users", "create", BENCH_LOGIN, "--role", "coordinator",
+                  "--password", BENCH_PASSWORD)  # fmt: skip
+    return Dataset(settings.offices, settings.tasks, settings.updates,
+                   migrate_seconds, synth_seconds)  # fmt: skip
+
+
+# -- servers --------------------------------------------------------------------------------
+
+
+def hello_world_app() -> Any:
+    """Flask's own minimal application: the baseline."""
+    from flask import Flask
+
+    hello = Flask(__name__)
+
+    @hello.route("/")
+    def hello_world() -> str:
+        return "Hello, World!"
+
+    return hello
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[int]:
+    """Serve APP on a free loopback port with werkzeug's threaded server; yield the port."""
+    import logging
+
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    server = make_server(HOST, 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="bench-server", daemon=True)
+    thread.start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# -- the client -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    label: str
+    port: int
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Job:
+    target: Target
+    count: int
+    start_at: float
+    deadline: float
+
+
+@dataclass(frozen=True)
+class WorkerResult:
+    ok: int
+    errors: int
+    started: float
+    finished: float
+
+
+def run_job(job: Job) -> WorkerResult:
+    """Send up to JOB.count GET requests on one keep-alive connection until the deadline."""
+    headers = {"User-Agent": USER_AGENT, **job.target.headers}
+    ok = errors = 0
+    time.sleep(max(0.0, job.start_at - time.monotonic()))
+    started = time.monotonic()
+    connection = http.client.HTTPConnection(HOST, job.target.port, timeout=REQUEST_TIMEOUT_SECONDS)
+    for _ in range(job.count):
+        if time.monotonic() >= job.deadline:
+            break
+        try:
+            connection.request("GET", job.target.path, headers=headers)
+            response = connection.getresponse()
+            response.read()
+        except (OSError, http.client.HTTPException):
+            errors += 1
+            connection.close()
+            continue
+        if response.status == 200:
+            ok += 1
+        else:
+            errors += 1
+        if response.will_close:
+            connection.close()
+    connection.close()
+    return WorkerResult(ok, errors, started, time.monotonic())
+
+
+@dataclass(frozen=True)
+class Measurement:
+    ok: int
+    errors: int
+    seconds: float
+
+    @property
+    def rps(self) -> float:
+        return self.ok / self.seconds if self.seconds > 0 else 0.0
+
+
+def measure(pool: Any, target: Target, requests: int, time_cap: float, workers: int) -> Measurement:
+    """Drive TARGET with WORKERS client processes: REQUESTS in all, for at most TIME_CAP s."""
+    start_at = time.monotonic() + 0.1
+    shares = [requests // workers + (1 if i < requests % workers else 0) for i in range(workers)]
+    jobs = [Job(target, share, start_at, start_at + time_cap) for share in shares if share]
+    results = pool.map_async(run_job, jobs).get(timeout=time_cap + REQUEST_TIMEOUT_SECONDS + 10)
+    seconds = max(r.finished for r in results) - min(r.started for r in results)
+    return Measurement(sum(r.ok for r in results), sum(r.errors for r in results), seconds)
+
+
+# -- signing in -----------------------------------------------------------------------------
+
+
+def session_cookie(response: http.client.HTTPResponse, previous: str = "") -> str:
+    """The ``session=...`` cookie pair set by RESPONSE, or PREVIOUS when none is set."""
+    jar = SimpleCookie()
+    for header in response.headers.get_all("Set-Cookie") or []:
+        jar.load(header)
+    morsel = jar.get("session")
+    return f"session={morsel.coded_value}" if morsel else previous
+
+
+def sign_in(port: int, login: str, password: str) -> str:
+    """Sign in through the real form (CSRF token included); return the Cookie header."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=REQUEST_TIMEOUT_SECONDS)
+    try:
+        connection.request("GET", "/login", headers={"User-Agent": USER_AGENT})
+        response = connection.getresponse()
+        match = CSRF_INPUT.search(response.read().decode("utf-8"))
+        cookie = session_cookie(response)
+        if match is None:
+            raise RuntimeError("the login form has no csrf_token field")
+        form = urlencode({"csrf_token": match.group(1), "login": login, "password": password,
+                          "next": ""})  # fmt: skip
+        headers = {"User-Agent": USER_AGENT, "Cookie": cookie,
+                   "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
+        connection.request("POST", "/login", body=form, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 302:
+            raise RuntimeError(f"sign-in as {login} failed (HTTP {response.status})")
+        return session_cookie(response, cookie)
+    finally:
+        connection.close()
+
+
+def check_page(target: Target, expected: str) -> None:
+    """Fail early unless TARGET answers 200 with EXPECTED in its body."""
+    connection = http.client.HTTPConnection(HOST, target.port, timeout=REQUEST_TIMEOUT_SECONDS)
+    try:
+        connection.request("GET", target.path, headers={"User-Agent": USER_AGENT, **target.headers})
+        response = connection.getresponse()
+        body = response.read().decode("utf-8", errors="replace")
+    finally:
+        connection.close()
+    if response.status != 200 or expected not in body:
+        raise RuntimeError(f"{target.label}: HTTP {response.status}, expected text missing")
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+@dataclass
+class Series:
+    target: Target
+    measurements: list[Measurement] = field(default_factory=list)
+
+    @property
+    def median_rps(self) -> float:
+        return statistics.median(m.rps for m in self.measurements)
+
+    @property
+    def errors(self) -> int:
+        return sum(m.errors for m in self.measurements)
+
+
+def run_rounds(pool: Any, targets: list[Target], settings: Settings) -> list[Series]:
+    """Warm every target up, then measure them in turn, round after round."""
+    for target in targets:
+        measure(pool, target, settings.requests, settings.warmup, settings.workers)
+    series = [Series(target) for target in targets]
+    for number in range(1, settings.rounds + 1):
+        for entry in series:
+            result = measure(pool, entry.target, settings.requests, settings.time_cap,
+                             settings.workers)  # fmt: skip
+            entry.measurements.append(result)
+            print(f"  round {number}: {entry.target.label:<30} {result.rps:9.1f} rps "
+                  f"({result.ok} in {result.seconds:.2f} s)", flush=True)  # fmt: skip
+    return series
+
+
+def benchmark(pool: Any, instance: Instance, settings: Settings) -> list[Series]:
+    """Serve the baseline and the app side by side and measure the three pages."""
+    from app import create_app
+    from app.db import dispose
+
+    luoshi = create_app(instance.app_config())
+    try:
+        with serve(hello_world_app()) as hello_port, serve(luoshi) as app_port:
+            cookie = sign_in(app_port, BENCH_LOGIN, BENCH_PASSWORD)
+            targets = [
+                Target("Flask hello world (baseline)", hello_port, "/"),
+                Target("GET /healthz", app_port, "/healthz"),
+                Target("GET /tasks/ (coordinator)", app_port, "/tasks/", {"Cookie": cookie}),
+            ]
+            check_page(targets[0], "Hello, World!")
+            check_page(targets[1], '"ok"')
+            check_page(targets[2], "合成任务" if settings.tasks else "</html>")
+            return run_rounds(pool, targets, settings)
+    finally:
+        dispose(luoshi)
+
+
+def ratio_range(page: Series, baseline: Series) -> tuple[float, float]:
+    """The smallest and largest ratio of one round's figure to the same round's baseline."""
+    ratios = [
+        m.rps / b.rps if b.rps else 0.0
+        for m, b in zip(page.measurements, baseline.measurements, strict=True)
+    ]
+    return min(ratios), max(ratios)
+
+
+def summarise(series: list[Series], dataset: Dataset, settings: Settings) -> dict[str, Any]:
+    """The figures of the run, as one JSON-ready mapping."""
+    baseline, healthz, tasks = series
+    hello_rps = baseline.median_rps
+
+    def page(entry: Series) -> dict[str, Any]:
+        low, high = ratio_range(entry, baseline)
+        return {"rps": round(entry.median_rps, 1),
+                "ratio": round(entry.median_rps / hello_rps, 4) if hello_rps else None,
+                "ratio_min": round(low, 4), "ratio_max": round(high, 4),
+                "errors": entry.errors}  # fmt: skip
+
+    return {
+        "benchmark": "luoshi",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },  # fmt: skip
+        "settings": asdict(settings),
+        "hello": {"rps": round(hello_rps, 1), "errors": baseline.errors},
+        "healthz": page(healthz),
+        "tasks": page(tasks),
+        "dataset": {
+            **asdict(dataset),
+            "synth_seconds": round(dataset.synth_seconds, 3),
+            "migrate_seconds": round(dataset.migrate_seconds, 3),
+        },  # fmt: skip
+    }
+
+
+def print_table(figures: dict[str, Any]) -> None:
+    """A table for people; the JSON line that follows it is for programs."""
+    data = figures["dataset"]
+    print()
+    print(f"落实 Luoshi benchmark: {figures['machine']['cpus']} CPUs, Python "
+          f"{figures['machine']['python']}, {figures['settings']['workers']} client processes, "
+          f"median of {figures['settings']['rounds']} rounds")  # fmt: skip
+    print(f"data set: {data['offices']} offices, {data['tasks']} tasks, {data['updates']} updates;"
+          f" demo synth took {data['synth_seconds']:.2f} s"
+          f" (db upgrade {data['migrate_seconds']:.2f} s)")  # fmt: skip
+    print()
+    print(f"{'page':<32}{'req/s':>10}{'ratio to hello':>16}{'ratio range':>18}{'errors':>8}")
+    print(f"{'Flask hello world (baseline)':<32}{figures['hello']['rps']:>10.1f}{1:>16.3f}"
+          f"{'':>18}{figures['hello']['errors']:>8}")  # fmt: skip
+    for key, label in (("healthz", "GET /healthz"), ("tasks", "GET /tasks/ (coordinator, 50)")):
+        row = figures[key]
+        spread = f"{row['ratio_min']:.3f}-{row['ratio_max']:.3f}"
+        print(f"{label:<32}{row['rps']:>10.1f}{row['ratio']:>16.3f}{spread:>18}{row['errors']:>8}")
+    print()
+
+
+def save(figures: dict[str, Any]) -> None:
+    """Keep the figures in bench/results/latest.json (git-ignored)."""
+    RESULTS_FILE.parent.mkdir(exist_ok=True)
+    RESULTS_FILE.write_text(json.dumps(figures, ensure_ascii=False, indent=2) + "\n", "utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = parse_settings(argv)
+    sys.path.insert(0, str(REPO_ROOT))
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(settings.workers) as pool, temporary_instance() as instance:
+        print(f"preparing a data set in {instance.path} ...", flush=True)
+        dataset = prepare_dataset(instance, settings)
+        print(f"measuring ({settings.rounds} rounds, {settings.requests} requests or "
+              f"{settings.time_cap:g} s each) ...", flush=True)  # fmt: skip
+        series = benchmark(pool, instance, settings)
+    figures = summarise(series, dataset, settings)
+    print_table(figures)
+    if settings.save:
+        save(figures)
+    print(json.dumps(figures, ensure_ascii=False, separators=(",", ":")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

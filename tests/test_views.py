@@ -1,0 +1,110 @@
+"""Pages render real data in Chinese, filter and paginate, and explain bad input."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import Session
+
+from app.core.lifecycle import TaskStatus
+from app.models import DeadlineChange, Outcome, ProgressUpdate
+from tests.conftest import login
+from tests.factories import World, make_task
+
+
+def test_task_page_shows_source_history_and_progress(client, world: World, db: Session) -> None:
+    task = world.task_a
+    db.add(DeadlineChange(task_id=task.id, new_deadline=date(2026, 12, 31), reason="初始时限"))
+    db.add(ProgressUpdate(task_id=task.id, text="已开展宣传", outcomes=[
+        Outcome(metric="开展普法宣传", value=12, unit="次")]))  # fmt: skip
+    db.commit()
+    login(client, "coord1")
+    html = client.get(f"/tasks/{task.id}").text
+    expectations = ["甲科室的任务", "2026年12月31日", "加强宣传", "已开展宣传", "开展普法宣传 12次",
+                    "初始时限", "待签收", "关于2021年度法治政府建设情况的报告"]  # fmt: skip
+    for expected in expectations:
+        assert expected in html, expected
+
+
+def test_task_list_filters(client, world: World, db: Session) -> None:
+    make_task(db, world.office_a, "开展宪法宣传周活动", status=TaskStatus.IN_PROGRESS)
+    db.commit()
+    login(client, "coord1")
+    assert "开展宪法宣传周活动" in client.get("/tasks/?q=宪法").text
+    assert "乙科室的任务" not in client.get("/tasks/?q=宪法").text
+    by_office = client.get(f"/tasks/?office_id={world.office_b.id}").text
+    assert "乙科室的任务" in by_office and "甲科室的任务" not in by_office
+    by_status = client.get("/tasks/?status=in_progress").text
+    assert "开展宪法宣传周活动" in by_status and "乙科室的任务" not in by_status
+
+
+def test_task_list_ignores_malformed_filters(client, world: World) -> None:
+    login(client, "coord1")
+    for query in ["?office_id=abc", "?status=nonsense", "?page=-3", "?page=zzz", "?page=99999"]:
+        response = client.get(f"/tasks/{query}")
+        assert response.status_code == 200, query
+        assert "甲科室的任务" in response.text
+
+
+def test_task_list_paginates(client, world: World, db: Session, app) -> None:
+    app.config["PAGE_SIZE"] = 2
+    login(client, "coord1")
+    first = client.get("/tasks/").text
+    assert "第 1 / 2 页，共 3 条" in first and "下一页" in first
+    second = client.get("/tasks/?page=2").text
+    assert "第 2 / 2 页" in second and "上一页" in second
+
+
+def test_dates_are_shown_the_chinese_way(client, world: World) -> None:
+    login(client, "staff_a")
+    assert "2026年12月31日" in client.get("/tasks/mine").text
+
+
+def test_reports_and_review_pages(client, world: World) -> None:
+    login(client, "leader1")
+    reports = client.get("/reports/").text
+    assert "关于2021年度法治政府建设情况的报告" in reports
+    assert "加强宣传" in client.get("/reports/1").text
+    review = client.get("/review/").text
+    assert "任务总数 <strong>3</strong>" in review and "甲科室" in review
+    assert client.get("/reports/99999").status_code == 404
+
+
+def test_audit_page_filters_and_explains_bad_dates(client, world: World) -> None:
+    login(client, "coord1")
+    client.post("/logout")
+    login(client, "auditor1")
+    html = client.get("/audit/?actor=coord1").text
+    assert "logout" in html and "auditor1" not in html.split("<tbody>")[1]
+    bad = client.get("/audit/?date_from=2026-13-45")
+    assert bad.status_code == 200 and "不是有效的日期值" in bad.text
+    assert "没有符合条件的记录" in client.get("/audit/?date_to=2000-01-01").text
+
+
+def test_unknown_pages_get_a_chinese_404(client) -> None:
+    response = client.get("/no/such/page")
+    assert response.status_code == 404 and "页面不存在" in response.text
+
+
+def test_healthz_reports_the_database(client) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.get_json() == {
+        "status": "ok", "database": "ok"
+    }  # fmt: skip
+
+
+def test_pages_carry_no_inline_script_or_style(client, world: World) -> None:
+    login(client, "coord1")
+    for page in ["/tasks/", f"/tasks/{world.task_a.id}", "/reports/", "/review/"]:
+        html = client.get(page).text
+        assert "<script" not in html and "style=" not in html and "<style" not in html, page
+
+
+def test_form_fields_are_labelled(client, world: World) -> None:
+    import re
+
+    login(client, "admin1")
+    html = client.get("/admin/users/new").text
+    ids = set(re.findall(r'<(?:input|select)[^>]*\bid="([^"]+)"', html)) - {"csrf_token"}
+    labelled = set(re.findall(r'<label[^>]*for="([^"]+)"', html))
+    assert ids and ids <= labelled
