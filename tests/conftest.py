@@ -45,10 +45,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL database of this session, migrated to head; tables emptied after each test."""
     assert TEST_DATABASE_URL
-    url = fresh_postgres_url(TEST_DATABASE_URL, "luoshi_suite")
+    url = fresh_postgres_url(TEST_DATABASE_URL, "suite")
     migrate(url, "head")
     yield url
-    fresh_postgres_url(TEST_DATABASE_URL, "luoshi_suite", drop_only=True)
+    fresh_postgres_url(TEST_DATABASE_URL, "suite", drop_only=True)
 
 
 def _truncate_all(url: str) -> None:

@@ -22,9 +22,12 @@ def migrate(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-def fresh_postgres_url(server_url: str, name: str, *, drop_only: bool = False) -> str:
-    """(Re)create database NAME on the server of SERVER_URL and return its URL."""
+def fresh_postgres_url(server_url: str, suffix: str, *, drop_only: bool = False) -> str:
+    """(Re)create the database <SERVER_URL's database>_<SUFFIX> on that server; its URL.
+
+    Named after the throwaway database CI made, so that parallel runs never share one."""
     url = make_url(server_url)
+    name = f"{url.database}_{suffix}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:

@@ -23,8 +23,8 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
     else:
-        yield fresh_postgres_url(TEST_DATABASE_URL, "luoshi_migrations")
-        fresh_postgres_url(TEST_DATABASE_URL, "luoshi_migrations", drop_only=True)
+        yield fresh_postgres_url(TEST_DATABASE_URL, "migrations")
+        fresh_postgres_url(TEST_DATABASE_URL, "migrations", drop_only=True)
 
 
 def table_names(url: str) -> set[str]:
