@@ -28,6 +28,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -237,6 +238,11 @@ class WorkerResult:
     errors: int
     started: float
     finished: float
+
+
+def ignore_sigint() -> None:
+    """Client processes leave Ctrl-C to the runner, which stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_job(job: Job) -> WorkerResult:
@@ -459,22 +465,38 @@ def save(figures: dict[str, Any]) -> None:
     RESULTS_FILE.write_text(json.dumps(figures, ensure_ascii=False, indent=2) + "\n", "utf-8")
 
 
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so that servers, workers and the temp dir are cleaned up."""
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(128 + signal.SIGTERM))
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = parse_settings(argv)
-    sys.path.insert(0, str(REPO_ROOT))
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(settings.workers) as pool, temporary_instance() as instance:
-        print(f"preparing a data set in {instance.path} ...", flush=True)
-        dataset = prepare_dataset(instance, settings)
-        print(f"measuring ({settings.rounds} rounds, {settings.requests} requests or "
-              f"{settings.time_cap:g} s each) ...", flush=True)  # fmt: skip
-        series = benchmark(pool, instance, settings)
-    figures = summarise(series, dataset, settings)
+    stop_on_sigterm()
+    try:
+        figures = run(settings)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     print_table(figures)
     if settings.save:
         save(figures)
     print(json.dumps(figures, ensure_ascii=False, separators=(",", ":")))
     return 0
+
+
+def run(settings: Settings) -> dict[str, Any]:
+    """Prepare the data set, measure, and return the figures; clean up in every case."""
+    sys.path.insert(0, str(REPO_ROOT))
+    context = multiprocessing.get_context("spawn")
+    pool = context.Pool(settings.workers, initializer=ignore_sigint)
+    with pool, temporary_instance() as instance:
+        print(f"preparing a data set in {instance.path} ...", flush=True)
+        dataset = prepare_dataset(instance, settings)
+        print(f"measuring ({settings.rounds} rounds, {settings.requests} requests or "
+              f"{settings.time_cap:g} s each) ...", flush=True)  # fmt: skip
+        series = benchmark(pool, instance, settings)
+    return summarise(series, dataset, settings)
 
 
 if __name__ == "__main__":
