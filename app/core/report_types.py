@@ -20,7 +20,7 @@ class ParseError(Exception):
 
 @dataclass(frozen=True)
 class Fact:
-    """A quantified fact stated in the text: 调处化解矛盾纠纷209件 -> (调处化解矛盾纠纷, 209, 件)."""
+    """A quantified fact: 调处化解矛盾纠纷209件 -> (调处化解矛盾纠纷, 209, 件)."""
 
     metric: str
     value: float
