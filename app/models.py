@@ -54,10 +54,34 @@ class Office(SQLModel, table=True):
     mailbox: str | None = Field(default=None, max_length=254)
     leader_name: str | None = Field(default=None, max_length=50)
     leader_email: str | None = Field(default=None, max_length=254)
+    # 科室负责人: a user of this office, proposed as the owner of the office's new tasks.
+    # (The FK closes a cycle with app_user.office_id, hence use_alter.)
+    head_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer,
+            ForeignKey("app_user.id", use_alter=True, name="fk_office_head_id_app_user"),
+            nullable=True,
+        ),
+    )
     is_active: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow)
 
-    users: list["User"] = Relationship(back_populates="office")
+    users: list["User"] = Relationship(
+        back_populates="office", sa_relationship_kwargs={"foreign_keys": "[User.office_id]"}
+    )
+
+
+class OfficeRule(SQLModel, table=True):
+    """A keyword that proposes an office as the lead of a new task (信访 -> 信访办)."""
+
+    __tablename__ = "office_rule"
+    __table_args__ = (UniqueConstraint("office_id", "keyword"),)
+    id: int | None = Field(default=None, primary_key=True)
+    office_id: int = Field(sa_column=_fk("office.id", nullable=False, ondelete="CASCADE"))
+    keyword: str = Field(max_length=50)
+    # Lower positions are tried first, so specific keywords can win over general ones.
+    position: int = Field(default=100)
 
 
 class User(SQLModel, table=True):
@@ -80,7 +104,9 @@ class User(SQLModel, table=True):
     session_version: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow)
 
-    office: Office | None = Relationship(back_populates="users")
+    office: Office | None = Relationship(
+        back_populates="users", sa_relationship_kwargs={"foreign_keys": "[User.office_id]"}
+    )
     role_rows: list["UserRole"] = Relationship(
         back_populates="user", sa_relationship_kwargs={"cascade": "all, delete-orphan"}
     )
@@ -116,12 +142,15 @@ class Report(SQLModel, table=True):
     """One annual 法治政府建设情况报告, imported or drafted."""
 
     __tablename__ = "report"
+    # The same file is never imported twice for a unit.
+    __table_args__ = (UniqueConstraint("unit_id", "source_sha256"),)
     id: int | None = Field(default=None, primary_key=True)
     unit_id: int = Field(sa_column=_fk("unit.id", nullable=False))
     year: int = Field(index=True)
     title: str = Field(max_length=200)
     source_filename: str | None = Field(default=None, max_length=255)
     source_text: str = Field(default="", sa_type=Text)
+    source_sha256: str | None = Field(default=None, max_length=64)
     structure: dict | None = Field(default=None, sa_type=JSON)
     status: str = Field(default=ReportStatus.IMPORTED.value, max_length=20)
     created_by_id: int | None = Field(default=None, sa_column=_fk("app_user.id", nullable=True))
@@ -164,6 +193,11 @@ class Commitment(SQLModel, table=True):
     text: str = Field(sa_type=Text)
     time_phrase: str | None = Field(default=None, max_length=50)
     office_hint: str | None = Field(default=None, max_length=200)
+    # Where the item stands in Report.source_text (character offsets), for highlighting.
+    source_start: int | None = Field(default=None)
+    source_end: int | None = Field(default=None)
+    # Last year's commitment this one repeats (same or near-same lead), flagged at import.
+    repeats_id: int | None = Field(default=None, sa_column=_fk("commitment.id", nullable=True))
 
     problems: list[Problem] = Relationship(link_model=CommitmentProblem)
 
@@ -195,6 +229,8 @@ class Task(SQLModel, table=True):
     lead_office_id: int = Field(sa_column=Column(Integer, ForeignKey("office.id"), nullable=False))
     owner_id: int | None = Field(default=None, sa_column=_fk("app_user.id", nullable=True))
     deadline: date
+    # A recurring progress-report duty (monthly, quarterly, half_yearly) from 每月/每季度.
+    recurrence: str | None = Field(default=None, max_length=20)
     status: str = Field(default=TaskStatus.ASSIGNED.value, max_length=20)
     # Optimistic locking: SQLAlchemy adds "AND version = :old" to every UPDATE.
     version: int = Field(default=1)
@@ -288,6 +324,28 @@ class Outbox(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None)
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ImportDraft(SQLModel, table=True):
+    """An uploaded report between parsing and confirmation: the preview the coordinator edits.
+
+    Nothing else is written until Confirm, which creates the Report, its Problems,
+    Commitments and Tasks in one transaction."""
+
+    __tablename__ = "import_draft"
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(sa_column=_fk("unit.id", nullable=False))
+    year: int
+    source_filename: str | None = Field(default=None, max_length=255)
+    source_text: str = Field(sa_type=Text)
+    source_sha256: str = Field(max_length=64, index=True)
+    parsed: dict = Field(sa_type=JSON)
+    plan: dict = Field(sa_type=JSON)
+    status: str = Field(default="open", max_length=20)
+    report_id: int | None = Field(default=None, sa_column=_fk("report.id", nullable=True))
+    created_by_id: int | None = Field(default=None, sa_column=_fk("app_user.id", nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class Holiday(SQLModel, table=True):
