@@ -5,18 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     DateField,
     EmailField,
     HiddenField,
+    IntegerField,
     PasswordField,
     SelectChoice,
     SelectField,
     SelectMultipleField,
     StringField,
+    TextAreaField,
 )
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.core.glossary import OFFICE_KIND_LABELS
@@ -64,7 +67,23 @@ class OfficeForm(Form):
     leader_email = EmailField(
         "分管领导邮箱", validators=[Optional(), Email("邮箱格式不正确。"), Length(max=254)]
     )
+    head_id = SelectField(
+        "科室负责人",
+        coerce=_office_choice,
+        description="导入报告时默认作为本科室任务的责任人。",
+    )
     is_active = BooleanField("启用", default=True)
+
+
+class OfficeRuleForm(Form):
+    office_id = SelectField("科室", coerce=int)
+    keyword = StringField("关键词", validators=[DataRequired(REQUIRED), Length(max=50)])
+    position = IntegerField(
+        "优先级",
+        default=100,
+        description="数字小的规则先匹配。",
+        validators=[DataRequired(REQUIRED), NumberRange(1, 9999, "优先级应在1至9999之间。")],
+    )
 
 
 class UserForm(Form):
@@ -102,3 +121,18 @@ class AuditFilterForm(Form):
     actor = StringField("操作人", validators=[Optional(), Length(max=64)])
     date_from = DateField("起始日期", validators=[Optional()])
     date_to = DateField("截止日期", validators=[Optional()])
+
+
+class ImportUploadForm(Form):
+    unit_id = SelectField("报告单位", coerce=int)
+    year = IntegerField(
+        "报告年度",
+        description="报告所总结的年度（如“关于2021年度…的报告”填 2021）；留空则从标题识别。",
+        validators=[Optional(), NumberRange(2000, 2100, "年度应在2000至2100之间。")],
+    )
+    file = FileField("报告文件", description="支持 .txt、.docx、.pdf，不超过10MB。")
+    text = TextAreaField("或粘贴报告全文", validators=[Optional(), Length(max=2_000_000)])
+
+
+class CsrfOnlyForm(Form):
+    """A form whose fields are read by hand (the import preview); it checks the CSRF token."""

@@ -105,3 +105,22 @@ def make_world(db: Session) -> World:
     )
     db.commit()
     return world
+
+
+def make_township(db: Session) -> dict:
+    """A township with the offices the default keyword rules name, a coordinator, a leader and
+    office staff; 司法所 has a head (the proposed owner of its tasks)."""
+    from app.services.offices import install_default_rules
+
+    unit = make_unit(db, "黔江区蓬东乡人民政府")
+    names = [("党政办公室", "党政办"), ("司法所", "司法所"), ("信访办公室", "信访办"),
+             ("综合行政执法办公室", "综合执法办")]  # fmt: skip
+    offices = {short: make_office(db, unit, name, short_name=short) for name, short in names}
+    make_user(db, "coord1", Role.COORDINATOR)
+    head = make_user(db, "sfs_head", Role.OFFICE, office=offices["司法所"])
+    offices["司法所"].head_id = head.id
+    make_user(db, "leader1", Role.LEADER)
+    make_user(db, "staff_x", Role.OFFICE, office=offices["信访办"])
+    install_default_rules(db, unit_id=unit.id)
+    db.commit()
+    return {"unit": unit, "offices": offices, "head": head}

@@ -33,11 +33,13 @@ class Permission(StrEnum):
     VIEW_REVIEW = "view_review"
     MANAGE_USERS = "manage_users"
     VIEW_AUDIT = "view_audit"
+    MANAGE_CALENDAR = "manage_calendar"
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {
     # Admins manage accounts and offices, never the business content (separation of duties).
-    Role.ADMIN: frozenset({Permission.MANAGE_USERS}),
+    # The working-day calendar is reference data like accounts and offices, so it is theirs too.
+    Role.ADMIN: frozenset({Permission.MANAGE_USERS, Permission.MANAGE_CALENDAR}),
     Role.COORDINATOR: frozenset(
         {
             Permission.VIEW_ALL_TASKS,

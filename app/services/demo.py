@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -11,7 +10,8 @@ from importlib import resources
 from sqlalchemy import func, insert
 from sqlmodel import Session, select
 
-from app.core.glossary import OfficeKind, ReportStatus
+from app.core import import_plan as plan_core
+from app.core.glossary import OfficeKind
 from app.core.lifecycle import TaskStatus
 from app.core.roles import Role
 from app.models import (
@@ -19,7 +19,6 @@ from app.models import (
     DeadlineChange,
     Office,
     Outcome,
-    Problem,
     ProgressUpdate,
     Report,
     Task,
@@ -27,8 +26,10 @@ from app.models import (
     Unit,
     User,
 )
+from app.services import report_import
 from app.services import users as user_service
-from app.services.offices import ensure_unit
+from app.services.holidays import library_years, seed_from_library
+from app.services.offices import ensure_unit, install_default_rules
 
 DEMO_UNIT = "黔江区蓬东乡人民政府"
 DEMO_PASSWORD = "Luoshi@2026"
@@ -69,41 +70,28 @@ DEMO_USERS = [
 
 
 @dataclass(frozen=True)
-class DemoTask:
-    commitment: int  # position in the report's plans
-    title: str
-    lead: str
-    cooperating: tuple[str, ...]
-    owner: str | None
+class DemoProgress:
+    """How far the demo has got with one imported task, relative to today."""
+
     due_in_days: int
     status: TaskStatus
     update: str | None = None
     outcomes: tuple[tuple[str, float, str], ...] = ()
 
 
-DEMO_TASKS = [
-    DemoTask(0, "开展集中普法宣传和“法律七进”活动", "司法所", ("蓬东社区", "石桥村"), "coordinator",
-             40, TaskStatus.IN_PROGRESS, "已在蓬东社区、石桥村开展集中普法宣传，发放资料1200份。",
-             (("开展集中普法宣传", 5, "次"), ("发放宣传资料", 1200, "份"))),
-    DemoTask(0, "选树法治建设先进典型并宣传推广", "党政办", ("司法所",), None,
-             75, TaskStatus.ASSIGNED),
-    DemoTask(1, "规范信访秩序，落实信访案件依法终结制度", "信访办", ("综合执法办",), "xinfang",
-             3, TaskStatus.IN_PROGRESS, "梳理信访积案6件，已依法终结2件。",
-             (("依法终结信访事项", 2, "件"),)),
-    DemoTask(1, "选优选强信访矛盾处理队伍", "信访办", ("平安办",), "xinfang",
-             -4, TaskStatus.IN_PROGRESS),
-    DemoTask(2, "推行重大行政决策民主集中决策制度", "党政办", ("司法所",), None,
-             20, TaskStatus.SUBMITTED, "已制定重大行政决策程序规定并经党委会审议通过。",
-             (("制定制度文件", 1, "项"),)),
-    DemoTask(2, "完善法律顾问参与重大决策机制", "司法所", (), "coordinator",
-             -30, TaskStatus.CLOSED, "法律顾问全年参与重大决策合法性审查8次。",
-             (("合法性审查", 8, "次"),)),
-    DemoTask(3, "规范性文件备案和监督制度", "综合执法办", ("党政办",), "office",
-             9, TaskStatus.IN_PROGRESS, "完成2021年度规范性文件清理，报备3件。",
-             (("报备规范性文件", 3, "件"),)),
-    DemoTask(3, "规范性文件统一登记、统一编号、统一印发", "综合执法办", (), "office",
-             60, TaskStatus.ASSIGNED),
+# One entry per task the import creates, in order (commitment 四 is split into its measures).
+DEMO_PROGRESS = [
+    DemoProgress(40, TaskStatus.IN_PROGRESS, "在蓬东社区、石桥村开展集中普法宣传，发放资料1200份。",
+                 (("开展集中普法宣传", 5, "次"), ("发放宣传资料", 1200, "份"))),
+    DemoProgress(3, TaskStatus.IN_PROGRESS, "梳理信访积案6件，已依法终结2件。",
+                 (("依法终结信访事项", 2, "件"),)),
+    DemoProgress(20, TaskStatus.SUBMITTED, "已制定重大行政决策程序规定并经党委会审议通过。",
+                 (("制定制度文件", 1, "项"),)),
+    DemoProgress(-4, TaskStatus.ASSIGNED),
+    DemoProgress(-30, TaskStatus.CLOSED, "完成规范性文件统一登记、编号、印发，全年印发5件。",
+                 (("统一印发规范性文件", 5, "件"),)),
 ]  # fmt: skip
+SPLIT_COMMITMENT = 3  # 全面健全工作机制: one task per measure
 
 
 def _read_demo_file(name: str) -> str:
@@ -119,22 +107,70 @@ def database_is_empty(session: Session) -> bool:
 
 
 def load_demo(session: Session, *, today: date, now: datetime) -> Report:
-    """The example township: offices, one user per role, its report and tasks."""
+    """The example township: offices, one user per role, its report imported through the real
+    import path, then some progress so the pages have something to show."""
     unit = ensure_unit(session, DEMO_UNIT)
     unit.short_name = "蓬东乡"
     offices = _demo_offices(session, unit)
     users = _demo_users(session, offices, now)
-    report = _demo_report(session, unit)
-    commitments = list(
-        session.exec(
-            select(Commitment)
-            .where(Commitment.report_id == report.id)
-            .order_by(Commitment.position)
-        )
-    )
-    for spec in DEMO_TASKS:
-        _demo_task(session, spec, commitments, offices, users, today, now)
+    _demo_heads(offices, users)
+    install_default_rules(session, unit_id=unit.id)
+    supported = library_years()
+    seed_from_library(session, range(max(supported.start, 2020), supported.stop))
+    report = _demo_import(session, unit, now)
+    tasks = session.exec(
+        select(Task)
+        .join(Commitment, Commitment.id == Task.commitment_id)
+        .where(Commitment.report_id == report.id)
+        .order_by(Commitment.position, Task.id)
+    ).all()
+    for task, progress in zip(tasks, DEMO_PROGRESS, strict=False):
+        _demo_progress(session, task, progress, today, now)
     return report
+
+
+def _demo_heads(offices: dict[str, Office], users: dict[str, User]) -> None:
+    for spec in DEMO_USERS:
+        if spec.role == Role.OFFICE or spec.login == "coordinator":
+            offices[spec.office].head_id = users[spec.login].id
+
+
+def _demo_import(session: Session, unit: Unit, now: datetime) -> Report:
+    draft = report_import.start_import(
+        session, unit_id=unit.id, text=_read_demo_file("seed-2021.txt"),
+        filename="seed-2021.txt", year=2021, actor=None, now=now,
+    )  # fmt: skip
+    context = report_import.plan_context(session, unit.id, draft.year)
+    plan = plan_core.set_per_measure(draft.plan, SPLIT_COMMITMENT, True, context)
+    # The coordinator's edit in the preview: the filing system goes to 综合执法办.
+    office = next(o for o in context.offices if o.short_name == "综合执法办")
+    plan = plan_core.update_task(
+        plan, SPLIT_COMMITMENT, 1, office_id=office.id, owner_id=office.head_id
+    )
+    report_import.save_plan(session, draft, plan, now)
+    return report_import.confirm_import(session, draft=draft, actor=None, now=now)
+
+
+def _demo_progress(
+    session: Session, task: Task, progress: DemoProgress, today: date, now: datetime
+) -> None:
+    """Move the task to today's calendar and state, as if the year were under way."""
+    deadline = today + timedelta(days=progress.due_in_days)
+    session.add(DeadlineChange(
+        task_id=task.id, kind="demo", old_deadline=task.deadline, new_deadline=deadline,
+        reason="演示数据：按当前日期调整时限", changed_at=now,
+    ))  # fmt: skip
+    task.deadline = deadline
+    task.status = progress.status.value
+    task.closed_at = now if progress.status == TaskStatus.CLOSED else None
+    session.add(task)
+    if progress.update:
+        session.add(ProgressUpdate(
+            task_id=task.id, author_id=task.owner_id, text=progress.update,
+            created_at=now - timedelta(days=2),
+            outcomes=[Outcome(metric=m, value=v, unit=u) for m, v, u in progress.outcomes],
+        ))  # fmt: skip
+    session.flush()
 
 
 def _demo_offices(session: Session, unit: Unit) -> dict[str, Office]:
@@ -166,80 +202,6 @@ def _demo_users(session: Session, offices: dict[str, Office], now: datetime) -> 
             now=now,
         )
     return created
-
-
-def _demo_report(session: Session, unit: Unit) -> Report:
-    """The example report; its items come from the parsed structure kept beside it."""
-    structure = json.loads(_read_demo_file("seed-2021.json"))
-    report = Report(
-        unit_id=unit.id,
-        year=structure["year"],
-        title=structure["title"],
-        source_filename="seed-2021.txt",
-        source_text=_read_demo_file("seed-2021.txt"),
-        structure=structure,
-        status=ReportStatus.IMPORTED.value,
-    )
-    session.add(report)
-    session.flush()
-    problems = [
-        Problem(report_id=report.id, position=i, marker=m, lead=lead, text=lead)
-        for i, (m, lead) in enumerate(
-            zip(("一是", "二是", "三是"), structure["sections"]["problems"], strict=False)
-        )
-    ]
-    session.add_all(problems)
-    for i, plan in enumerate(structure["sections"]["plans"]):
-        session.add(
-            Commitment(
-                report_id=report.id, position=i, marker=plan["marker"], lead=plan["lead"],
-                text=plan["text"], time_phrase=plan["time_phrase"], office_hint=plan["office"],
-                problems=problems[i : i + 1],
-            )
-        )  # fmt: skip
-    session.flush()
-    return report
-
-
-def _demo_task(
-    session: Session,
-    spec: DemoTask,
-    commitments: list[Commitment],
-    offices: dict[str, Office],
-    users: dict[str, User],
-    today: date,
-    now: datetime,
-) -> None:
-    deadline = today + timedelta(days=spec.due_in_days)
-    commitment = commitments[spec.commitment]
-    task = Task(
-        commitment_id=commitment.id,
-        title=spec.title,
-        description=commitment.text,
-        lead_office_id=offices[spec.lead].id,
-        owner_id=users[spec.owner].id if spec.owner else None,
-        deadline=deadline,
-        status=spec.status.value,
-        cooperating_offices=[offices[name] for name in spec.cooperating],
-        closed_at=now if spec.status == TaskStatus.CLOSED else None,
-    )
-    session.add(task)
-    session.flush()
-    session.add(
-        DeadlineChange(task_id=task.id, kind="set", new_deadline=deadline, reason="初始时限")
-    )
-    if spec.update:
-        author = users[spec.owner] if spec.owner else None
-        session.add(
-            ProgressUpdate(
-                task_id=task.id,
-                author_id=author.id if author else None,
-                text=spec.update,
-                created_at=now - timedelta(days=2),
-                outcomes=[Outcome(metric=m, value=v, unit=u) for m, v, u in spec.outcomes],
-            )
-        )
-    session.flush()
 
 
 @dataclass(frozen=True)

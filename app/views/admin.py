@@ -12,8 +12,8 @@ from app.clock import utcnow
 from app.core.errors import DomainError
 from app.core.roles import Permission, Role
 from app.db import get_session
-from app.forms import OfficeForm, UserForm, options
-from app.models import Office, Unit, User
+from app.forms import CsrfOnlyForm, OfficeForm, OfficeRuleForm, UserForm, options
+from app.models import Office, OfficeRule, Unit, User
 from app.services import offices as office_service
 from app.services import users as user_service
 from app.views import client_ip, show_domain_error
@@ -38,13 +38,16 @@ def office_form(office_id: int | None = None):
     office = (db.get(Office, office_id) or abort(404)) if office_id else None
     form = OfficeForm(obj=office)
     form.unit_id.choices = options((u.id, u.name) for u in db.exec(select(Unit).order_by(Unit.id)))
+    members = office.users if office else []
+    form.head_id.choices = options([(None, "（未指定）")] + [(u.id, u.name) for u in members])
     if form.validate_on_submit():
         try:
             saved = office_service.save_office(
                 db, office=office, unit_id=form.unit_id.data, name=form.name.data,
                 short_name=form.short_name.data, kind=form.kind.data, mailbox=form.mailbox.data,
                 leader_name=form.leader_name.data, leader_email=form.leader_email.data,
-                is_active=form.is_active.data, actor=current_user, ip=client_ip(),
+                head_id=form.head_id.data, is_active=form.is_active.data, actor=current_user,
+                ip=client_ip(),
             )  # fmt: skip
         except DomainError as error:
             db.rollback()
@@ -54,6 +57,60 @@ def office_form(office_id: int | None = None):
             flash(f"已保存科室“{saved.name}”。", "success")
             return redirect(url_for("admin.offices"))
     return render_template("admin/office_form.html", form=form, office=office)
+
+
+@bp.route("/rules", methods=["GET", "POST"])
+@require(Permission.MANAGE_USERS)
+def rules():
+    db = get_session()
+    form = OfficeRuleForm()
+    offices = office_service.list_offices(db)
+    form.office_id.choices = options((o.id, o.name) for o in offices)
+    if form.validate_on_submit():
+        try:
+            office_service.save_rule(
+                db, office_id=form.office_id.data, keyword=form.keyword.data,
+                position=form.position.data, actor=current_user, ip=client_ip(),
+            )  # fmt: skip
+        except DomainError as error:
+            db.rollback()
+            show_domain_error(form, error)
+        else:
+            db.commit()
+            flash(f"已添加关键词“{form.keyword.data.strip()}”。", "success")
+            return redirect(url_for("admin.rules"))
+    rows = db.exec(
+        select(OfficeRule, Office.name)
+        .join(Office, Office.id == OfficeRule.office_id)
+        .order_by(OfficeRule.position, OfficeRule.keyword)
+    ).all()
+    return render_template("admin/rules.html", form=form, rows=rows, action_form=CsrfOnlyForm())
+
+
+@bp.route("/rules/<int:rule_id>/delete", methods=["POST"])
+@require(Permission.MANAGE_USERS)
+def rule_delete(rule_id: int):
+    db = get_session()
+    rule = db.get(OfficeRule, rule_id) or abort(404)
+    if CsrfOnlyForm().validate_on_submit():
+        office_service.delete_rule(db, rule=rule, actor=current_user, ip=client_ip())
+        db.commit()
+        flash(f"已删除关键词“{rule.keyword}”。", "success")
+    return redirect(url_for("admin.rules"))
+
+
+@bp.route("/rules/defaults", methods=["POST"])
+@require(Permission.MANAGE_USERS)
+def rule_defaults():
+    db = get_session()
+    if CsrfOnlyForm().validate_on_submit():
+        added = sum(
+            office_service.install_default_rules(db, unit_id=unit.id, actor=current_user)
+            for unit in db.exec(select(Unit))
+        )
+        db.commit()
+        flash(f"已补充默认规则 {added} 条。" if added else "默认规则均已存在。", "success")
+    return redirect(url_for("admin.rules"))
 
 
 @bp.route("/users")

@@ -53,6 +53,10 @@ def index():
         query = query.where(Task.lead_office_id == form.office_id.data)
     if form.status.data in {s.value for s in TaskStatus}:
         query = query.where(Task.status == form.status.data)
+    report_id = request.args.get("report", type=int)
+    if report_id:
+        from_report = select(Commitment.id).where(Commitment.report_id == report_id)
+        query = query.where(Task.commitment_id.in_(from_report))
     page = paginate(db, query, page_number(), current_app.config["PAGE_SIZE"])
     return render_template("tasks/index.html", form=form, page=page)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import ARTIFACTS
 from tests.factories import PASSWORD, World
@@ -14,6 +15,7 @@ def test_keyboard_login_to_my_tasks(page, world: World) -> None:
     page.goto("/tasks/mine")
     assert page.url.endswith("/login?next=%2Ftasks%2Fmine")
     # The user-name field has focus; type, Tab to the password, Enter submits.
+    expect(page.get_by_label("用户名")).to_be_focused()
     page.keyboard.type("staff_a")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
