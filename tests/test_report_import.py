@@ -309,3 +309,66 @@ def test_cli_parse_report_fails_clearly(app, tmp_path) -> None:
     assert result.exit_code != 0 and "为空" in result.output
     missing = app.test_cli_runner().invoke(args=["parse-report", str(tmp_path / "nope.txt")])
     assert missing.exit_code != 0 and "无法读取文件" in missing.output
+
+
+def test_a_failure_during_confirm_leaves_nothing_behind(client, township, db) -> None:
+    """Confirm writes the report first and the tasks after; a task that fails at the end must
+    take the report, problems and commitments with it."""
+    from app.models import User
+
+    login(client, "coord1")
+    url = preview_url(upload(client, township["unit"].id))
+    form = _form_fields(client.get(url).text)
+    form["t-3-0-owner"] = str(township["head"].id)  # the last task's owner...
+    client.post(url, data=form)
+    head = db.get(User, township["head"].id)
+    head.is_active = False  # ...is deactivated before the coordinator confirms
+    db.commit()
+    form = _form_fields(client.get(url).text)
+    form["t-0-0-owner"] = ""
+    form["t-3-0-owner"] = str(head.id)  # the form was opened before the deactivation
+    form["action"] = "confirm"
+    response = client.post(url, data=form, follow_redirects=True)
+    assert "责任人无效" in response.text
+    assert count(db, Report) == 0 and count(db, Commitment) == 0 and count(db, Problem) == 0
+    assert count(db, Task) == 0
+
+
+def test_report_page_shows_the_repeat_and_the_problem_links(client, township, db) -> None:
+    last_year = make_report(db, township["unit"], 2020)
+    db.add(
+        Commitment(report_id=last_year.id, position=0, lead="加大宣传力度", text="加大宣传力度。")
+    )
+    db.commit()
+    login(client, "coord1")
+    url = preview_url(upload(client, township["unit"].id))
+    form = _form_fields(client.get(url).text)
+    form["c-1-problems"] = ["2"]
+    form["action"] = "confirm"
+    client.post(url, data=form)
+    reread(db)
+    report = db.exec(select(Report).where(Report.year == 2021)).one()
+    html = client.get(f"/reports/{report.id}").text
+    assert "与上年重复" in html and f"/reports/{last_year.id}" in html
+    assert "针对问题：行政执法队伍整体素质和业务还需加强" in html
+
+
+def test_a_quarterly_duty_becomes_a_recurring_task(client, township, db) -> None:
+    text = (
+        "关于2022年度法治政府建设情况的报告\n\n三、下一步打算\n"
+        "一是加强依法行政工作督查，每季度报告一次进展，年底前完成全面检查。\n"
+        "二是每季度开展一次普法宣传活动。\n"
+    )
+    login(client, "coord1")
+    url = preview_url(
+        client.post("/reports/import", data={"unit_id": township["unit"].id, "text": text})
+    )
+    form = _form_fields(client.get(url).text)
+    form["t-0-0-office"] = str(township["offices"]["党政办"].id)  # no keyword rule matched it
+    form["action"] = "confirm"
+    assert client.post(url, data=form).status_code == 302
+    reread(db)
+    tasks = db.exec(select(Task).order_by(Task.id)).all()
+    assert [t.recurrence for t in tasks] == ["quarterly", "quarterly"]
+    assert tasks[1].deadline.year == 2023
+    assert "每季度报送进展" in client.get(f"/tasks/{tasks[1].id}").text

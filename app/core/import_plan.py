@@ -18,8 +18,8 @@ from typing import Any
 from app.core.errors import DomainError
 
 Plan = dict[str, Any]
-# time phrase -> (due date as ISO text or None, recurrence or None, explanation)
-DeadlineFor = Callable[[str | None], tuple[str | None, str | None, str]]
+# (time phrase, commitment text) -> (due date as ISO text or None, recurrence or None, explanation)
+DeadlineFor = Callable[[str | None, str], tuple[str | None, str | None, str]]
 
 MAX_TITLE = 200
 _LEAD_END = re.compile(r"[。，,：:；;.\n]")
@@ -164,7 +164,7 @@ def _propose_tasks(item: dict[str, Any], context: PlanContext) -> list[dict[str,
         item["lead"], item["text"], item.get("office_hint"), context.offices, context.rules
     )
     heads = {o.id: o.head_id for o in context.offices}
-    due, recurrence, note = context.deadline_for(item.get("time_phrase"))
+    due, recurrence, note = context.deadline_for(item.get("time_phrase"), item["text"])
     return [
         {"title": title or item["lead"], "office_id": office_id, "owner_id": heads.get(office_id),
          "deadline": due, "recurrence": recurrence, "note": note}

@@ -255,6 +255,12 @@ def _recurrence(text: str) -> _Found | None:
     return None
 
 
+def recurrence_in(text: str) -> Recurrence | None:
+    """The periodic reporting duty a commitment states (每月, 每季度, 每半年…), if any."""
+    found = _recurrence(normalise_phrase(text))
+    return found[1] if found else None
+
+
 def _specific_date(text: str, year: int) -> _Found | None:
     """The first rule that matches, from the most to the least specific."""
     for rule in (_iso_date, _month_day, _quarter, _half_year, _month):

@@ -16,7 +16,7 @@ from app.core.glossary import ReportStatus
 from app.core.lifecycle import STATUS_LABELS, TaskStatus
 from app.core.report_parser import parse_report
 from app.core.timefmt import format_date_cn
-from app.core.workdays import WorkCalendar, propose_deadline
+from app.core.workdays import RECURRENCE_LABELS, WorkCalendar, propose_deadline, recurrence_in
 from app.models import (
     Commitment,
     DeadlineChange,
@@ -97,12 +97,16 @@ def _outcome(counts: Counter) -> str:
 def deadline_rule(calendar: WorkCalendar, plan_year: int) -> plans.DeadlineFor:
     """time phrase -> (ISO date, recurrence, explanation) on the working-day calendar."""
 
-    def deadline_for(phrase: str | None) -> tuple[str | None, str | None, str]:
+    def deadline_for(phrase: str | None, text: str) -> tuple[str | None, str | None, str]:
         proposal = propose_deadline(phrase, plan_year, calendar)
-        due = proposal.due
-        if due is None:  # a recurring duty: the task itself runs to the year's end
-            due = propose_deadline(None, plan_year, calendar).due
-        return (due.isoformat() if due else None), proposal.recurrence, proposal.note
+        due, note = proposal.due, proposal.note
+        recurrence = proposal.recurrence or recurrence_in(text)
+        if due is None:  # a recurring duty only: the task itself runs to the year's end
+            year_end = propose_deadline(None, plan_year, calendar)
+            due, note = year_end.due, f"{note}{year_end.note}"
+        if recurrence and not proposal.recurrence:
+            note = f"{note}另须{RECURRENCE_LABELS[recurrence]}报送进展。"
+        return (due.isoformat() if due else None), recurrence, note
 
     return deadline_for
 

@@ -59,9 +59,11 @@ def detail(report_id: int):
             .group_by(Task.commitment_id)
         ).all()
     )
+    repeat_ids = [c.repeats_id for c in commitments if c.repeats_id]
+    repeats = {c.id: c for c in db.exec(select(Commitment).where(Commitment.id.in_(repeat_ids)))}
     return render_template(
         "reports/detail.html", report=report, unit=unit, problems=problems,
-        commitments=commitments, task_counts=task_counts,
+        commitments=commitments, task_counts=task_counts, repeats=repeats,
     )  # fmt: skip
 
 

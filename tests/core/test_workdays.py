@@ -19,6 +19,7 @@ from app.core.workdays import (
     normalise_phrase,
     parse_holiday_lines,
     propose_deadline,
+    recurrence_in,
     resolve_time_phrase,
 )
 
@@ -355,3 +356,12 @@ def test_parse_holiday_lines_caps_the_errors_shown_and_the_size() -> None:
     assert "另有5处错误" in caught.value.message
     with pytest.raises(DomainError, match="一次最多导入"):
         parse_holiday_lines("2027-01-01,休\n" * 2001)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("每季度报告一次进展", "quarterly"), ("每月开展一次", "monthly"),
+     ("每半年通报", "half_yearly"), ("年底前完成", None), ("持续推进", None)],
+)  # fmt: skip
+def test_recurrence_in_commitment_text(text: str, expected: str | None) -> None:
+    assert recurrence_in(text) == expected
