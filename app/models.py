@@ -264,6 +264,38 @@ class DeadlineChange(SQLModel, table=True):
     changed_at: datetime = Field(default_factory=utcnow)
 
 
+class TaskComment(SQLModel, table=True):
+    """A comment, an urging (督促) or a reason given with a state change, on a task's timeline."""
+
+    __tablename__ = "task_comment"
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(sa_column=_fk("task.id", nullable=False, ondelete="CASCADE"))
+    author_id: int | None = Field(default=None, sa_column=_fk("app_user.id", nullable=True))
+    kind: str = Field(default="comment", max_length=20)
+    text: str = Field(sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ExtensionRequest(SQLModel, table=True):
+    """延期申请: a new deadline asked for by the lead office, decided by the coordinator."""
+
+    __tablename__ = "extension_request"
+    __table_args__ = (Index("ix_extension_request_task_id_status", "task_id", "status"),)
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("task.id", ondelete="CASCADE"), nullable=False)
+    )
+    requested_by_id: int | None = Field(default=None, sa_column=_fk("app_user.id", nullable=True))
+    old_deadline: date
+    new_deadline: date
+    reason: str = Field(sa_type=Text)
+    status: str = Field(default="pending", max_length=20)
+    decided_by_id: int | None = Field(default=None, sa_column=_fk("app_user.id", nullable=True))
+    decided_at: datetime | None = Field(default=None)
+    decision_note: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class ProgressUpdate(SQLModel, table=True):
     """A dated report of work done on a task (进展)."""
 

@@ -1,6 +1,7 @@
 """Benchmarks of 落实 Luoshi, reported as ratios against a baseline measured in the same run.
 
-What is measured (all on 127.0.0.1, one threaded werkzeug server per app, the same client):
+What is measured by the web benchmarks (``--only web``; all on 127.0.0.1, one threaded werkzeug
+server per app, the same client):
 
 1. healthz: requests per second of GET /healthz, the app's minimal page (one ``SELECT 1``
    through the per-request SQLModel session, plus the app's middleware), against Flask's own
@@ -9,13 +10,17 @@ What is measured (all on 127.0.0.1, one threaded werkzeug server per app, the sa
    a fresh, migrated instance, and the requests per second of a signed-in coordinator's task
    list GET /tasks/ (first page, 50 rows) on that data set, against the same baseline.
 
+The parser benchmarks (``--only parser``, in bench/parser_bench.py) time parse_report on the
+report fixtures (.txt and .docx) and on 1 MB worst cases, each against merely reading and
+decoding the same files with read_report_file.
+
 Why ratios: absolute requests per second depend on the machine, its load, the Python build and
 the client that drives the load. A ratio against a baseline served by the same server and driven
 by the same client in the same run cancels most of that, so figures from different machines and
 days can be compared. Nothing here passes or fails; the figures are for reading.
 
 The run is bounded: a fixed number of requests per measurement and a time cap, loopback only,
-free ports only, and the temporary instance is removed at the end. ``--quick`` takes about 30 s.
+free ports only, and the temporary instance is removed at the end. ``--quick`` takes about 50 s.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import parser_bench  # bench/parser_bench.py, next to this file
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_FILE = Path(__file__).resolve().parent / "results" / "latest.json"
 HOST = "127.0.0.1"
@@ -57,8 +64,12 @@ CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
 # -- settings -------------------------------------------------------------------------------
 
 
+BENCHMARKS = ("web", "parser")
+
+
 @dataclass(frozen=True)
 class Settings:
+    only: str
     offices: int
     tasks: int
     updates: int
@@ -67,32 +78,40 @@ class Settings:
     workers: int
     time_cap: float
     warmup: float
+    corpus_time: float
     save: bool
+
+    def runs(self, benchmark: str) -> bool:
+        return self.only in ("all", benchmark)
 
 
 def parse_settings(argv: list[str] | None = None) -> Settings:
     """Command-line flags; --quick changes the defaults of the flags not given."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a small run of about 30 s")
+    parser.add_argument("--quick", action="store_true", help="a small run of about 50 s")
+    parser.add_argument("--only", choices=("all", *BENCHMARKS), default="all",
+                        help="run only the web or only the report parser benchmarks")  # fmt: skip
     parser.add_argument("--offices", type=int, help="synthetic offices (default 200)")
     parser.add_argument("--tasks", type=int, help="synthetic tasks (default 20000)")
     parser.add_argument("--updates", type=int, help="synthetic progress updates (default 20000)")
     parser.add_argument("--requests", type=int, help="request cap per measurement (default 20000)")
-    parser.add_argument("--rounds", type=int, help="measurements of each page (default 5)")
+    parser.add_argument("--rounds", type=int, help="rounds of every benchmark (default 5)")
     parser.add_argument("--workers", type=int, default=4, help="client processes (default 4)")
-    parser.add_argument("--time-cap", type=float, help="time cap per measurement (default 6)")
+    parser.add_argument("--time-cap", type=float, help="time cap per web measurement (default 6)")
+    parser.add_argument("--corpus-time", type=float,
+                        help="seconds per parser corpus measurement (default 1)")  # fmt: skip
     parser.add_argument("--no-save", action="store_true", help=f"do not write {RESULTS_FILE}")
     args = parser.parse_args(argv)
     defaults = (
         {"offices": 20, "tasks": 2000, "updates": 2000, "requests": 5000, "rounds": 3,
-         "time_cap": 2.0, "warmup": 0.5}
+         "time_cap": 2.0, "warmup": 0.5, "corpus_time": 0.3}
         if args.quick
         else {"offices": 200, "tasks": 20000, "updates": 20000, "requests": 20000, "rounds": 5,
-              "time_cap": 6.0, "warmup": 1.5}
+              "time_cap": 6.0, "warmup": 1.5, "corpus_time": 1.0}
     )  # fmt: skip
     values = {key: getattr(args, key, None) for key in defaults}
     values = {key: defaults[key] if value is None else value for key, value in values.items()}
-    settings = Settings(workers=args.workers, save=not args.no_save, **values)
+    settings = Settings(only=args.only, workers=args.workers, save=not args.no_save, **values)
     check_settings(parser, settings)
     return settings
 
@@ -105,6 +124,8 @@ def check_settings(parser: argparse.ArgumentParser, settings: Settings) -> None:
         parser.error("--workers must be 1..64 and --rounds 1..20")
     if not 1 <= settings.requests <= 1_000_000 or not 0.5 <= settings.time_cap <= 120:
         parser.error("--requests must be 1..1000000 and --time-cap 0.5..120 seconds")
+    if not 0.05 <= settings.corpus_time <= 60:
+        parser.error("--corpus-time must be 0.05..60 seconds")
 
 
 # -- a temporary instance and its synthetic data set ----------------------------------------
@@ -406,8 +427,8 @@ def ratio_range(page: Series, baseline: Series) -> tuple[float, float]:
     return min(ratios), max(ratios)
 
 
-def summarise(series: list[Series], dataset: Dataset, settings: Settings) -> dict[str, Any]:
-    """The figures of the run, as one JSON-ready mapping."""
+def summarise(series: list[Series], dataset: Dataset) -> dict[str, Any]:
+    """The figures of the web benchmarks, as one JSON-ready mapping."""
     baseline, healthz, tasks = series
     hello_rps = baseline.median_rps
 
@@ -419,14 +440,6 @@ def summarise(series: list[Series], dataset: Dataset, settings: Settings) -> dic
                 "errors": entry.errors}  # fmt: skip
 
     return {
-        "benchmark": "luoshi",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },  # fmt: skip
-        "settings": asdict(settings),
         "hello": {"rps": round(hello_rps, 1), "errors": baseline.errors},
         "healthz": page(healthz),
         "tasks": page(tasks),
@@ -438,12 +451,36 @@ def summarise(series: list[Series], dataset: Dataset, settings: Settings) -> dic
     }
 
 
-def print_table(figures: dict[str, Any]) -> None:
-    """A table for people; the JSON line that follows it is for programs."""
-    data = figures["dataset"]
+def header(settings: Settings) -> dict[str, Any]:
+    """What every run records: when, on what machine, with which settings."""
+    return {
+        "benchmark": "luoshi",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },  # fmt: skip
+        "settings": asdict(settings),
+    }
+
+
+def print_tables(figures: dict[str, Any]) -> None:
+    """Tables for people; the JSON line that follows them is for programs."""
     print()
     print(f"落实 Luoshi benchmark: {figures['machine']['cpus']} CPUs, Python "
-          f"{figures['machine']['python']}, {figures['settings']['workers']} client processes, "
+          f"{figures['machine']['python']}")  # fmt: skip
+    print()
+    if "tasks" in figures:
+        print_web_table(figures)
+    if "parser" in figures:
+        parser_bench.print_table(figures["parser"])
+
+
+def print_web_table(figures: dict[str, Any]) -> None:
+    """The web pages against Flask's hello world."""
+    data = figures["dataset"]
+    print(f"web: {figures['settings']['workers']} client processes, "
           f"median of {figures['settings']['rounds']} rounds")  # fmt: skip
     print(f"data set: {data['offices']} offices, {data['tasks']} tasks, {data['updates']} updates;"
           f" demo synth took {data['synth_seconds']:.2f} s"
@@ -473,21 +510,25 @@ def stop_on_sigterm() -> None:
 def main(argv: list[str] | None = None) -> int:
     settings = parse_settings(argv)
     stop_on_sigterm()
+    sys.path.insert(0, str(REPO_ROOT))
+    figures = header(settings)
     try:
-        figures = run(settings)
+        if settings.runs("parser"):
+            figures["parser"] = parser_bench.run(settings.rounds, settings.corpus_time)
+        if settings.runs("web"):
+            figures.update(run_web(settings))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    print_table(figures)
+    print_tables(figures)
     if settings.save:
         save(figures)
     print(json.dumps(figures, ensure_ascii=False, separators=(",", ":")))
     return 0
 
 
-def run(settings: Settings) -> dict[str, Any]:
-    """Prepare the data set, measure, and return the figures; clean up in every case."""
-    sys.path.insert(0, str(REPO_ROOT))
+def run_web(settings: Settings) -> dict[str, Any]:
+    """Prepare the data set, measure the pages, return the figures; clean up in every case."""
     context = multiprocessing.get_context("spawn")
     pool = context.Pool(settings.workers, initializer=ignore_sigint)
     with pool, temporary_instance() as instance:
@@ -496,7 +537,7 @@ def run(settings: Settings) -> dict[str, Any]:
         print(f"measuring ({settings.rounds} rounds, {settings.requests} requests or "
               f"{settings.time_cap:g} s each) ...", flush=True)  # fmt: skip
         series = benchmark(pool, instance, settings)
-    return summarise(series, dataset, settings)
+    return summarise(series, dataset)
 
 
 if __name__ == "__main__":
