@@ -36,7 +36,8 @@ DEFAULTS: dict[str, object] = {
     "WTF_CSRF_TIME_LIMIT": None,
     # WTForms' own translations (Flask-WTF's need Babel); the forms ask for Chinese.
     "WTF_I18N_ENABLED": False,
-    "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
+    # Attachments may be 20 MB each (checked per file); the request may carry several.
+    "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
     # Login throttling (per account).
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_LOCK_MINUTES": 15,

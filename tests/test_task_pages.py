@@ -1,0 +1,139 @@
+"""The task page: each role sees the actions it may take, and the actions work end to end."""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+from sqlmodel import Session, select
+
+from app.core.lifecycle import TaskStatus
+from app.models import Attachment, ExtensionRequest, ProgressUpdate, Task
+from tests.conftest import login, reread
+from tests.factories import World
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def act(client, task_id: int, action: str, **data):
+    return client.post(f"/tasks/{task_id}/act/{action}", data=data, follow_redirects=True)
+
+
+def status(db: Session, task_id: int) -> str:
+    reread(db)
+    return db.get(Task, task_id).status
+
+
+def test_office_signs_reports_submits_and_coordinator_returns_then_approves(
+    client, app, world: World, db: Session
+) -> None:
+    task_id = world.task_a.id
+    login(client, "staff_a")
+    page = client.get(f"/tasks/{task_id}").text
+    assert ">签收</button>" in page and "审核办结" not in page
+    assert "已签收" in act(client, task_id, "accept").text
+    response = client.post(
+        f"/tasks/{task_id}/act/update",
+        data={"text": "开展普法宣传进村入户", "outcome-metric-0": "开展普法宣传",
+              "outcome-value-0": "12", "outcome-unit-0": "次",
+              "files": (BytesIO(PDF), "宣传照片说明.pdf")},
+        content_type="multipart/form-data", follow_redirects=True,
+    )  # fmt: skip
+    assert "进展已报送" in response.text
+    assert "开展普法宣传 12次" in response.text and "宣传照片说明.pdf" in response.text
+    attachment = db.exec(select(Attachment)).one()
+    download = client.get(f"/tasks/{task_id}/files/{attachment.id}")
+    assert download.status_code == 200 and download.data == PDF
+    assert "attachment" in download.headers["Content-Disposition"]
+    download.close()
+    assert act(client, task_id, "submit").status_code == 200
+    assert status(db, task_id) == TaskStatus.SUBMITTED
+    client.post("/logout")
+
+    login(client, "coord1")
+    assert "请填写退回理由" in act(client, task_id, "return", reason="").text
+    assert status(db, task_id) == TaskStatus.SUBMITTED
+    act(client, task_id, "return", reason="请补充活动照片")
+    assert status(db, task_id) == TaskStatus.IN_PROGRESS
+    client.post("/logout")
+
+    login(client, "staff_a")
+    assert "请补充活动照片" in client.get(f"/tasks/{task_id}").text
+    act(client, task_id, "submit")
+    client.post("/logout")
+    login(client, "coord1")
+    assert "任务办结" in act(client, task_id, "approve").text
+    assert status(db, task_id) == TaskStatus.CLOSED
+
+    other = app.test_client()
+    login(other, "staff_b")
+    assert other.get(f"/tasks/{task_id}").status_code == 404
+    assert other.get(f"/tasks/{task_id}/files/{attachment.id}").status_code == 404
+    assert other.post(f"/tasks/{task_id}/act/comment", data={"text": "x"}).status_code == 404
+
+
+def test_a_bad_attachment_keeps_the_whole_update_out(client, world: World, db: Session) -> None:
+    task_id = world.task_a.id
+    login(client, "staff_a")
+    act(client, task_id, "accept")
+    response = client.post(
+        f"/tasks/{task_id}/act/update",
+        data={"text": "进展", "files": (BytesIO(b"MZ\x90\x00" * 50), "报告.exe")},
+        content_type="multipart/form-data", follow_redirects=True,
+    )  # fmt: skip
+    assert ".pdf" in response.text and "进展已报送" not in response.text
+    reread(db)
+    assert db.exec(select(ProgressUpdate)).all() == [] and db.exec(select(Attachment)).all() == []
+
+
+def test_leaders_see_only_comment_and_urge(client, world: World, db: Session) -> None:
+    task_id = world.task_a.id
+    login(client, "leader1")
+    page = client.get(f"/tasks/{task_id}").text
+    assert "发表评论" in page and ">督促</button>" in page
+    assert ">签收</button>" not in page and "撤销理由" not in page
+    assert "无权" in act(client, task_id, "cancel", reason="x").text
+    assert status(db, task_id) == TaskStatus.ASSIGNED
+    assert "已督促" in act(client, task_id, "urge", text="请本周内签收").text
+
+
+def test_auditors_cannot_act(client, world: World) -> None:
+    login(client, "auditor1")
+    assert (
+        client.post(f"/tasks/{world.task_a.id}/act/comment", data={"text": "x"}).status_code == 403
+    )
+
+
+def test_a_second_save_on_a_stale_page_is_refused(client, app, world: World, db) -> None:
+    task_id = world.task_a.id
+    login(client, "coord1")
+    seen = db.get(Task, task_id).version
+    other = app.test_client()
+    login(other, "coord1")
+    act(other, task_id, "cancel", reason="与其他任务合并", version=seen)
+    response = act(client, task_id, "reassign", reason="调整", office_id=world.office_b.id,
+                   version=seen)  # fmt: skip
+    assert "已被他人修改" in response.text
+    assert status(db, task_id) == TaskStatus.CANCELLED
+
+
+def test_extension_dates_are_checked(client, world: World, db: Session) -> None:
+    task_id = world.task_a.id
+    login(client, "staff_a")
+    assert "无效" in act(client, task_id, "request_extension", new_deadline="2027-02-30",
+                         reason="人手不足").text  # fmt: skip
+    assert "请填写延期理由" in act(client, task_id, "request_extension",
+                                 new_deadline="2027-03-31", reason="").text  # fmt: skip
+    act(client, task_id, "request_extension", new_deadline="2027-03-31", reason="人手不足")
+    reread(db)
+    assert db.exec(select(ExtensionRequest)).one().status == "pending"
+    client.post("/logout")
+    login(client, "coord1")
+    assert "延期申请待审批" in client.get(f"/tasks/{task_id}").text
+    assert "已同意延期" in act(client, task_id, "decide_extension", decision="approve").text
+    reread(db)
+    assert db.get(Task, task_id).deadline.isoformat() == "2027-03-31"
+
+
+def test_unknown_actions_are_not_found(client, world: World) -> None:
+    login(client, "coord1")
+    assert client.post(f"/tasks/{world.task_a.id}/act/explode").status_code == 404
