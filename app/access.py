@@ -8,13 +8,13 @@ from typing import Any, TypeVar
 
 from flask import Flask, abort
 from flask_login import current_user, login_required
-from sqlalchemy import false, true
 from sqlmodel import select
 
 from app.core.roles import Permission, Role, has_permission
 from app.db import get_session
 from app.extensions import login_manager
-from app.models import Task, TaskCooperatingOffice, User
+from app.models import Task, User
+from app.services.task_queries import scope
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,15 +62,8 @@ def require(*permissions: Permission) -> Callable[[F], F]:
 
 
 def visible_tasks_filter(user: User) -> Any:
-    """A WHERE clause for the tasks USER may see: all, their office's, or none."""
-    if has_permission(user.roles, Permission.VIEW_ALL_TASKS):
-        return true()
-    if has_permission(user.roles, Permission.VIEW_OWN_OFFICE_TASKS) and user.office_id:
-        cooperating = select(TaskCooperatingOffice.task_id).where(
-            TaskCooperatingOffice.office_id == user.office_id
-        )
-        return (Task.lead_office_id == user.office_id) | Task.id.in_(cooperating)
-    return false()
+    """A WHERE clause for the tasks USER may see (see services/task_queries.scope)."""
+    return scope(user)
 
 
 def get_visible_task(task_id: int) -> Task:

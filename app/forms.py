@@ -110,6 +110,31 @@ class TaskFilterForm(Form):
     q = StringField("关键词", validators=[Optional(), Length(max=100)])
     office_id = SelectField("牵头单位", coerce=_office_choice, validate_choice=False)
     status = SelectField("状态", validate_choice=False)
+    light = SelectField(
+        "亮灯",
+        choices=options([("", "全部"), ("red", "红灯（逾期）"), ("yellow", "黄灯（临近）"),
+                         ("green", "绿灯（正常）")]),
+        validate_choice=False,
+    )  # fmt: skip
+    year = IntegerField(
+        "报告年度", validators=[Optional(), NumberRange(2000, 2100, "年度应在2000至2100之间。")]
+    )
+    due_from = DateField("时限自", validators=[Optional()])
+    due_to = DateField("时限至", validators=[Optional()])
+    sort = SelectField("排序", validate_choice=False)
+    report = HiddenField()
+    commitment = HiddenField()
+
+
+class BulkForm(Form):
+    """Bulk actions on the tasks ticked in the list (the task ids are read by hand)."""
+
+    action = SelectField(
+        "批量操作", choices=options([("reassign", "批量交办"), ("extend", "批量调整时限")])
+    )
+    office_id = SelectField("交办给", coerce=_office_choice, validate_choice=False)
+    new_deadline = DateField("新时限", validators=[Optional()])
+    reason = StringField("理由", validators=[DataRequired(REQUIRED), Length(max=500)])
 
 
 class AuditFilterForm(Form):

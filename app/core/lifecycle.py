@@ -51,6 +51,7 @@ class Action(StrEnum):
     RETURN = "return"
     REQUEST_EXTENSION = "request_extension"
     DECIDE_EXTENSION = "decide_extension"
+    EXTEND = "extend"  # the coordinator sets a new deadline directly (e.g. in bulk)
     REASSIGN = "reassign"
     CANCEL = "cancel"
     REOPEN = "reopen"
@@ -66,6 +67,7 @@ ACTION_LABELS: dict[Action, str] = {
     Action.RETURN: "退回",
     Action.REQUEST_EXTENSION: "申请延期",
     Action.DECIDE_EXTENSION: "审批延期",
+    Action.EXTEND: "调整时限",
     Action.REASSIGN: "重新交办",
     Action.CANCEL: "撤销",
     Action.REOPEN: "重新打开",
@@ -86,6 +88,7 @@ _TRANSITIONS: dict[Action, tuple[frozenset[TaskStatus], TaskStatus | None]] = {
     Action.UPDATE: (frozenset({TaskStatus.IN_PROGRESS}), None),
     Action.REQUEST_EXTENSION: (frozenset({TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS}), None),
     Action.DECIDE_EXTENSION: (OPEN_STATUSES, None),
+    Action.EXTEND: (OPEN_STATUSES, None),
     Action.COMMENT: (frozenset(TaskStatus), None),
     Action.URGE: (OPEN_STATUSES, None),
 }
@@ -93,8 +96,8 @@ _TRANSITIONS: dict[Action, tuple[frozenset[TaskStatus], TaskStatus | None]] = {
 _LEAD_ACTIONS = frozenset({Action.ACCEPT, Action.SUBMIT, Action.REQUEST_EXTENSION})
 _OFFICE_ACTIONS = frozenset({Action.UPDATE, Action.COMMENT})  # lead or cooperating office
 _COORDINATOR_ACTIONS = frozenset(
-    {Action.APPROVE, Action.RETURN, Action.DECIDE_EXTENSION, Action.REASSIGN, Action.CANCEL,
-     Action.REOPEN, Action.COMMENT, Action.URGE}
+    {Action.APPROVE, Action.RETURN, Action.DECIDE_EXTENSION, Action.EXTEND, Action.REASSIGN,
+     Action.CANCEL, Action.REOPEN, Action.COMMENT, Action.URGE}
 )  # fmt: skip
 _LEADER_ACTIONS = frozenset({Action.COMMENT, Action.URGE})
 

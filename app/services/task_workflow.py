@@ -32,7 +32,7 @@ STALE = "该任务已被他人修改，请刷新页面后重试（您的修改�
 # Actions that change the task row itself, and so must not overwrite someone else's change.
 _VERSIONED = frozenset(
     {Action.ACCEPT, Action.SUBMIT, Action.APPROVE, Action.RETURN, Action.DECIDE_EXTENSION,
-     Action.REASSIGN, Action.CANCEL, Action.REOPEN}
+     Action.EXTEND, Action.REASSIGN, Action.CANCEL, Action.REOPEN}
 )  # fmt: skip
 
 
@@ -214,6 +214,19 @@ def _decide_extension(session, task, user, request, today, now) -> str:
     return "已同意延期。"
 
 
+def _extend(session, task, user, request, today, now) -> str:
+    reason = lifecycle.ensure_reason(request.reason, "调整时限")
+    if request.new_deadline is None:
+        raise DomainError("请填写新的时限。", "new_deadline")
+    lifecycle.check_extension(task.deadline, request.new_deadline, today)
+    session.add(DeadlineChange(
+        task_id=task.id, kind="extension", old_deadline=task.deadline,
+        new_deadline=request.new_deadline, reason=reason, changed_by_id=user.id, changed_at=now,
+    ))  # fmt: skip
+    task.deadline = request.new_deadline
+    return "时限已调整。"
+
+
 def _reassign(session, task, user, request, today, now) -> str:
     reason = lifecycle.ensure_reason(request.reason, "重新交办")
     office = session.get(Office, request.office_id) if request.office_id else None
@@ -264,6 +277,7 @@ _HANDLERS = {
     Action.ACCEPT: _accept, Action.UPDATE: _update, Action.SUBMIT: _submit,
     Action.APPROVE: _approve, Action.RETURN: _return,
     Action.REQUEST_EXTENSION: _request_extension, Action.DECIDE_EXTENSION: _decide_extension,
+    Action.EXTEND: _extend,
     Action.REASSIGN: _reassign, Action.CANCEL: _cancel, Action.REOPEN: _reopen,
     Action.COMMENT: _comment, Action.URGE: _urge,
 }  # fmt: skip
@@ -338,3 +352,26 @@ def _change_entry(event: AuditEvent) -> TimelineEntry:
         labels = lifecycle.STATUS_LABELS
         text = f"{labels[TaskStatus(before)]} → {labels[TaskStatus(after)]}"
     return TimelineEntry(event.at, "change", label, event.actor_login or "系统", text)
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    done: int
+    refused: list[tuple[str, str]]  # (task title, why)
+
+
+def perform_bulk(
+    session: Session, *, tasks: list[Task], user: User, action: Action, request: Request,
+    today: date, now: datetime, ip: str | None = None,
+) -> BulkResult:  # fmt: skip
+    """ACTION on each of TASKS; a task that refuses is skipped (and named), the rest go ahead."""
+    done, refused = 0, []
+    for task in tasks:
+        try:
+            with session.begin_nested():
+                perform(session, task=task, user=user, action=action, request=request,
+                        today=today, now=now, ip=ip)  # fmt: skip
+            done += 1
+        except DomainError as error:
+            refused.append((task.title, error.message))
+    return BulkResult(done, refused)

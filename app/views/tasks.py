@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from flask import (
     Blueprint,
     abort,
@@ -14,11 +16,10 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
-from sqlmodel import or_, select
+from sqlmodel import select
 
-from app.access import get_visible_task, require, visible_tasks_filter
+from app.access import can, get_visible_task, require, visible_tasks_filter
 from app.clock import utcnow
 from app.core import lifecycle
 from app.core.errors import DomainError
@@ -26,58 +27,98 @@ from app.core.lifecycle import STATUS_LABELS, Action, TaskStatus
 from app.core.roles import Permission
 from app.core.timefmt import local_today
 from app.db import get_session
-from app.forms import CsrfOnlyForm, TaskFilterForm, options
+from app.forms import BulkForm, CsrfOnlyForm, TaskFilterForm, options
 from app.models import Attachment, Commitment, DeadlineChange, ProgressUpdate, Report, Task, User
 from app.pagination import paginate
 from app.services import attachments
 from app.services import task_workflow as workflow
 from app.services.holidays import load_calendar
 from app.services.offices import list_offices
+from app.services.task_queries import SORT_LABELS, TaskFilters, task_query
 from app.views import client_ip, page_number
 from app.views.task_forms import OUTCOME_ROWS, read_request
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
-_LIST_LOADS = (selectinload(Task.lead_office), selectinload(Task.owner))
 
 
 @bp.route("/mine")
 @require(Permission.VIEW_OWN_OFFICE_TASKS)
 def mine():
-    tasks = get_session().exec(
-        select(Task)
-        .where(visible_tasks_filter(current_user))
-        .options(*_LIST_LOADS)
-        .order_by(Task.deadline, Task.id)
-    )
+    db = get_session()
+    today, calendar = _today(), load_calendar(db)
+    tasks = db.exec(task_query(TaskFilters(), current_user, today, calendar)).all()
     grouped: dict[TaskStatus, list[Task]] = {status: [] for status in TaskStatus}
     for task in tasks:
         grouped[TaskStatus(task.status)].append(task)
-    return render_template("tasks/mine.html", grouped=grouped, labels=STATUS_LABELS)
+    lights = _lights(tasks, today, calendar)
+    return render_template(
+        "tasks/mine.html", grouped=grouped, labels=STATUS_LABELS, lights=lights,
+        light_counts=Counter(lights.values()),
+    )  # fmt: skip
+
+
+def _lights(tasks, today, calendar) -> dict[int, lifecycle.Light]:
+    return {t.id: lifecycle.light(t.status, t.deadline, today, calendar) for t in tasks}
+
+
+def _filter_form(db) -> tuple[TaskFilterForm, TaskFilters]:
+    form = TaskFilterForm(formdata=request.args)
+    form.office_id.choices = options([(None, "全部")] + [(o.id, o.name) for o in list_offices(db)])
+    form.status.choices = options([("", "全部"), *((s.value, x) for s, x in STATUS_LABELS.items())])
+    form.sort.choices = options(SORT_LABELS.items())
+    valid = form.validate()
+    data = form.data if valid else {}
+    filters = TaskFilters(
+        q=data.get("q"), office_id=data.get("office_id"), status=data.get("status"),
+        light=data.get("light"), year=data.get("year"), due_from=data.get("due_from"),
+        due_to=data.get("due_to"), sort=data.get("sort") or "deadline",
+        report_id=request.args.get("report", type=int),
+        commitment_id=request.args.get("commitment", type=int),
+    )  # fmt: skip
+    return form, filters
 
 
 @bp.route("/")
 @require(Permission.VIEW_ALL_TASKS)
 def index():
     db = get_session()
-    form = TaskFilterForm(formdata=None)
-    form.process(formdata=request.args)
-    form.office_id.choices = options([(None, "全部")] + [(o.id, o.name) for o in list_offices(db)])
-    form.status.choices = options([("", "全部"), *((s.value, x) for s, x in STATUS_LABELS.items())])
-    query = select(Task).options(*_LIST_LOADS).order_by(Task.deadline, Task.id)
-    if form.q.data:
-        pattern = f"%{form.q.data.strip()}%"
-        query = query.where(or_(Task.title.ilike(pattern), Task.description.ilike(pattern)))
-    if form.office_id.data:
-        query = query.where(Task.lead_office_id == form.office_id.data)
-    if form.status.data in {s.value for s in TaskStatus}:
-        query = query.where(Task.status == form.status.data)
-    report_id = request.args.get("report", type=int)
-    if report_id:
-        from_report = select(Commitment.id).where(Commitment.report_id == report_id)
-        query = query.where(Task.commitment_id.in_(from_report))
-    page = paginate(db, query, page_number(), current_app.config["PAGE_SIZE"])
-    return render_template("tasks/index.html", form=form, page=page)
+    form, filters = _filter_form(db)
+    today, calendar = _today(), load_calendar(db)
+    page = paginate(db, task_query(filters, current_user, today, calendar), page_number(),
+                    current_app.config["PAGE_SIZE"])  # fmt: skip
+    bulk = BulkForm()
+    bulk.office_id.choices = form.office_id.choices[1:]
+    return render_template(
+        "tasks/index.html", form=form, page=page, lights=_lights(page.items, today, calendar),
+        bulk=bulk if can(Permission.MANAGE_TASKS) else None,
+    )  # fmt: skip
+
+
+@bp.route("/bulk", methods=["POST"])
+@require(Permission.MANAGE_TASKS)
+def bulk():
+    db = get_session()
+    form = BulkForm()
+    form.office_id.choices = options((o.id, o.name) for o in list_offices(db))
+    ids = [i for i in request.form.getlist("task_ids", type=int) if i]
+    back = redirect(request.form.get("back") or url_for("tasks.index"))
+    if not form.validate_on_submit() or not ids:
+        errors = [e for field in form for e in field.errors]
+        flash(errors[0] if errors else "请先勾选任务。", "error")
+        return back
+    tasks = db.exec(select(Task).where(Task.id.in_(ids), visible_tasks_filter(current_user))).all()
+    action = Action.REASSIGN if form.action.data == "reassign" else Action.EXTEND
+    result = workflow.perform_bulk(
+        db, tasks=list(tasks), user=current_user, action=action, today=_today(), now=utcnow(),
+        request=workflow.Request(reason=form.reason.data, office_id=form.office_id.data,
+                                 new_deadline=form.new_deadline.data), ip=client_ip(),
+    )  # fmt: skip
+    db.commit()
+    flash(f"已处理 {result.done} 项任务。", "success" if result.done else "info")
+    for title, why in result.refused[:10]:
+        flash(f"“{title}”未处理：{why}", "error")
+    return back
 
 
 def _today():

@@ -48,6 +48,7 @@ SPEC = {
     A.RETURN: ({"coordinator"}, {S.SUBMITTED}),
     A.REQUEST_EXTENSION: ({"lead office"}, {S.ASSIGNED, S.IN_PROGRESS}),
     A.DECIDE_EXTENSION: ({"coordinator"}, OPEN),
+    A.EXTEND: ({"coordinator"}, OPEN),
     A.REASSIGN: ({"coordinator"}, OPEN),
     A.CANCEL: ({"coordinator"}, OPEN),
     A.REOPEN: ({"coordinator"}, {S.CLOSED, S.CANCELLED}),
