@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from io import BytesIO
 
 from flask import (
     Blueprint,
@@ -25,12 +26,12 @@ from app.core import lifecycle
 from app.core.errors import DomainError
 from app.core.lifecycle import STATUS_LABELS, Action, TaskStatus
 from app.core.roles import Permission
-from app.core.timefmt import local_today
+from app.core.timefmt import format_date_cn, local_today
 from app.db import get_session
 from app.forms import BulkForm, CsrfOnlyForm, TaskFilterForm, options
 from app.models import Attachment, Commitment, DeadlineChange, ProgressUpdate, Report, Task, User
 from app.pagination import paginate
-from app.services import attachments
+from app.services import attachments, audit, ledger
 from app.services import task_workflow as workflow
 from app.services.holidays import load_calendar
 from app.services.offices import list_offices
@@ -39,7 +40,6 @@ from app.views import client_ip, page_number
 from app.views.task_forms import OUTCOME_ROWS, read_request
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
-
 
 
 @bp.route("/mine")
@@ -92,6 +92,26 @@ def index():
     return render_template(
         "tasks/index.html", form=form, page=page, lights=_lights(page.items, today, calendar),
         bulk=bulk if can(Permission.MANAGE_TASKS) else None,
+    )  # fmt: skip
+
+
+@bp.route("/export.xlsx")
+@require(Permission.VIEW_ALL_TASKS, Permission.VIEW_OWN_OFFICE_TASKS)
+def export():
+    db = get_session()
+    form, filters = _filter_form(db)
+    today, calendar = _today(), load_calendar(db)
+    tasks = list(db.exec(task_query(filters, current_user, today, calendar)))
+    body = ledger.ledger_xlsx(
+        f"督办台账（{format_date_cn(today)}导出）", ledger.ledger_tasks(db, tasks, today, calendar)
+    )
+    audit.record(db, actor=current_user, action="task.export", object_type="task",
+                 after={"rows": len(tasks), "query": request.query_string.decode()[:500]},
+                 ip=client_ip())  # fmt: skip
+    db.commit()
+    return send_file(
+        BytesIO(body), as_attachment=True, download_name=f"督办台账-{today.isoformat()}.xlsx",
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", max_age=0,
     )  # fmt: skip
 
 
