@@ -17,7 +17,7 @@ CHROMIUM_ARGS = [
     "--no-first-run", "--disable-background-networking", "--disable-component-update",
     "--disable-sync",
 ]  # fmt: skip
-ARTIFACTS = Path(__file__).resolve().parents[2] / "tests" / "e2e" / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
 @pytest.fixture(scope="session")
