@@ -137,3 +137,27 @@ def test_extension_dates_are_checked(client, world: World, db: Session) -> None:
 def test_unknown_actions_are_not_found(client, world: World) -> None:
     login(client, "coord1")
     assert client.post(f"/tasks/{world.task_a.id}/act/explode").status_code == 404
+
+
+def test_office_page_shows_members_open_tasks_and_on_time_rate(client, world: World, db) -> None:
+    from datetime import UTC, datetime
+
+    task = db.get(Task, world.task_a.id)
+    task.status, task.closed_at = TaskStatus.CLOSED.value, datetime(2026, 12, 1, 2, tzinfo=UTC)
+    db.commit()
+    login(client, "coord1")
+    html = client.get(f"/offices/{world.office_a.id}").text
+    assert "甲科室" in html and "staff_a" in html
+    assert "按时办结率 <strong>100%</strong>" in html and "<progress" in html
+    client.post("/logout")
+    login(client, "staff_b")
+    assert client.get(f"/offices/{world.office_a.id}").status_code == 404
+    assert client.get(f"/offices/{world.office_b.id}").status_code == 200
+
+
+def test_recurring_duty_shows_the_next_report_date(client, world: World, db) -> None:
+    task = db.get(Task, world.task_a.id)
+    task.recurrence = "quarterly"
+    db.commit()
+    login(client, "staff_a")
+    assert "每季度报送进展；下次报送：" in client.get(f"/tasks/{task.id}").text

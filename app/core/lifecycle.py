@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from app.core.errors import DomainError
 from app.core.roles import Permission, Role, has_permission
-from app.core.workdays import WorkCalendar
+from app.core.workdays import WorkCalendar, next_recurring_due
 
 
 class TaskStatus(StrEnum):
@@ -231,3 +231,20 @@ def light(
     if calendar.workdays_between(today, deadline) <= yellow_workdays:
         return Light.YELLOW
     return Light.GREEN
+
+
+def on_time_rate(closed: list[tuple[date, date]]) -> float | None:
+    """Share of closed tasks closed on or before the deadline in force (the original one, moved
+    only by approved extensions); None when nothing is closed yet. Pairs: (closed on, deadline)."""
+    if not closed:
+        return None
+    return sum(1 for closed_on, deadline in closed if closed_on <= deadline) / len(closed)
+
+
+def next_report_due(
+    recurrence: str, last_report_on: date | None, created_on: date, calendar: WorkCalendar
+) -> date:
+    """When a recurring duty's next progress report is due: the end of the period after the
+    last report (or after the task was created), moved back to a working day. A date before
+    today means the periodic report is late."""
+    return next_recurring_due(recurrence, last_report_on or created_on, calendar)

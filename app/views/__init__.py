@@ -10,9 +10,20 @@ from app.core.errors import DomainError
 
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint and the error pages."""
-    from app.views import admin, audit, auth, calendar, errors, main, reports, review, tasks
+    from app.views import (
+        admin,
+        audit,
+        auth,
+        calendar,
+        errors,
+        main,
+        offices,
+        reports,
+        review,
+        tasks,
+    )
 
-    for module in (auth, main, tasks, reports, review, admin, calendar, audit):
+    for module in (auth, main, tasks, offices, reports, review, admin, calendar, audit):
         app.register_blueprint(module.bp)
     errors.init_app(app)
 

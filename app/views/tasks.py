@@ -152,16 +152,26 @@ def detail(task_id: int):
     task = get_visible_task(task_id)
     commitment = db.get(Commitment, task.commitment_id) if task.commitment_id else None
     today = _today()
-    offices = [o for o in list_offices(db, active_only=True)]
+    offices = list_offices(db, active_only=True)
+    calendar = load_calendar(db)
+    history = workflow.timeline(db, task)
+    report_due = None
+    if task.recurrence:
+        reports = [e.at for e in history if e.kind == "progress"]
+        timezone = current_app.config["TIMEZONE"]
+        report_due = lifecycle.next_report_due(
+            task.recurrence, local_today(max(reports), timezone) if reports else None,
+            local_today(task.created_at, timezone), calendar,
+        )  # fmt: skip
     return render_template(
         "tasks/detail.html", task=task, commitment=commitment,
         report=db.get(Report, commitment.report_id) if commitment else None,
         deadlines=db.exec(select(DeadlineChange).where(DeadlineChange.task_id == task.id)
                           .order_by(DeadlineChange.changed_at, DeadlineChange.id)).all(),
-        timeline=workflow.timeline(db, task),
+        timeline=history, report_due=report_due, today=today,
         actions=workflow.allowed_actions(db, task, current_user, today),
         pending=workflow.pending_extension(db, task.id),
-        light=lifecycle.light(task.status, task.deadline, today, load_calendar(db)),
+        light=lifecycle.light(task.status, task.deadline, today, calendar),
         offices=offices, office_users=_office_users(db, offices), form=CsrfOnlyForm(),
         Action=Action, outcome_rows=range(OUTCOME_ROWS),
     )  # fmt: skip

@@ -154,3 +154,25 @@ def test_extension_dates_and_reasons() -> None:
     assert ensure_reason("  工作量大  ", "延期") == "工作量大"
     with pytest.raises(DomainError, match="请填写退回理由"):
         ensure_reason("   ", "退回")
+
+
+def test_on_time_rate() -> None:
+    from app.core.lifecycle import on_time_rate
+
+    assert on_time_rate([]) is None
+    june, nov = date(2026, 6, 30), date(2026, 11, 30)
+    pairs = [(june, june), (date(2026, 7, 1), june), (date(2026, 5, 1), june),
+             (date(2026, 12, 1), nov)]  # fmt: skip
+    assert on_time_rate(pairs) == 0.5
+
+
+def test_next_periodic_report() -> None:
+    from app.core.lifecycle import next_report_due
+
+    calendar = WorkCalendar({}, {2026})
+    # quarterly, last report in May: due at the end of June (30 June 2026 is a Tuesday)
+    assert next_report_due("quarterly", date(2026, 5, 10), date(2026, 1, 5), calendar) == date(
+        2026, 6, 30
+    )
+    # never reported: the end of the period after creation; 31 Jan 2026 is a Saturday → Friday
+    assert next_report_due("monthly", None, date(2026, 1, 5), calendar) == date(2026, 1, 30)
