@@ -153,3 +153,25 @@ def test_task_page_queries_do_not_grow_with_its_history(client, app, world: Worl
         db.add(TaskComment(task_id=task.id, text=f"评论{n}"))
     db.commit()
     assert count_statements(app, client, f"/tasks/{task.id}") == few
+
+
+def test_commitment_filter_from_the_report_page(client, spread: World, db: Session) -> None:
+    login(client, "coord1")
+    commitment_id = db.get(Task, spread.task_a.id).commitment_id
+    assert f"/tasks/?commitment={commitment_id}" in client.get("/reports/1").text
+    assert titles(client.get(f"/tasks/?commitment={commitment_id}").text) == {"甲科室的任务"}
+
+
+@pytest.mark.parametrize("who", ["coord1", "staff_a"])
+def test_every_field_of_the_task_pages_is_labelled(client, spread: World, who: str) -> None:
+    import re
+
+    login(client, who)
+    for url in ["/tasks/mine" if who == "staff_a" else "/tasks/", f"/tasks/{spread.task_a.id}"]:
+        html = client.get(url).text
+        fields = re.findall(r"<(?:input|select|textarea)\b([^>]*)>", html)
+        ids = {re.search(r'id="([^"]+)"', f).group(1) for f in fields
+               if 'type="hidden"' not in f and "id=" in f}  # fmt: skip
+        unlabelled = [f for f in fields if 'type="hidden"' not in f and "id=" not in f]
+        labelled = set(re.findall(r'<label[^>]*for="([^"]+)"', html))
+        assert not unlabelled and ids <= labelled, (url, ids - labelled, unlabelled)
