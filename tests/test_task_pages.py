@@ -161,3 +161,23 @@ def test_recurring_duty_shows_the_next_report_date(client, world: World, db) -> 
     db.commit()
     login(client, "staff_a")
     assert "每季度报送进展；下次报送：" in client.get(f"/tasks/{task.id}").text
+
+
+def test_any_number_of_outcomes(client, world: World, db: Session) -> None:
+    from app.models import Outcome
+
+    task_id = world.task_a.id
+    login(client, "staff_a")
+    act(client, task_id, "accept")
+    data = {"text": "多项成果"}
+    for n in range(7):  # more rows than the page shows at first: the page's button adds them
+        data |= {f"outcome-metric-{n}": f"指标{n}", f"outcome-value-{n}": str(n + 1),
+                 f"outcome-unit-{n}": "次"}  # fmt: skip
+    data["outcome-value-3"] = "1,200"
+    assert "进展已报送" in act(client, task_id, "update", **data).text
+    reread(db)
+    values = sorted(o.value for o in db.exec(select(Outcome)))
+    assert values == [1, 2, 3, 5, 6, 7, 1200]
+    assert "“指标0”的数值须为数字" in act(client, task_id, "update", text="x",
+                                         **{"outcome-metric-0": "指标0",
+                                            "outcome-value-0": "十二"}).text  # fmt: skip

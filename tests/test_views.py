@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from sqlmodel import Session
@@ -97,7 +98,9 @@ def test_pages_carry_no_inline_script_or_style(client, world: World) -> None:
     login(client, "coord1")
     for page in ["/tasks/", f"/tasks/{world.task_a.id}", "/reports/", "/review/"]:
         html = client.get(page).text
-        assert "<script" not in html and "style=" not in html and "<style" not in html, page
+        scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, re.S)
+        assert all('src="/static/' in attrs and not body.strip() for attrs, body in scripts), page
+        assert "style=" not in html and "<style" not in html and " on" + "click=" not in html, page
 
 
 def test_form_fields_are_labelled(client, world: World) -> None:

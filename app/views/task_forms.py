@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from werkzeug.datastructures import MultiDict
@@ -9,7 +10,9 @@ from werkzeug.datastructures import MultiDict
 from app.core.errors import DomainError
 from app.services.task_workflow import Request
 
-OUTCOME_ROWS = 5
+OUTCOME_ROWS = 3  # rows shown at first; a button adds more
+MAX_OUTCOME_ROWS = 100
+_ROW = re.compile(r"outcome-(?:metric|value|unit)-(\d{1,3})")
 
 
 def _int(value: str | None) -> int | None:
@@ -29,8 +32,12 @@ def _date(value: str | None) -> date | None:
 
 
 def _outcomes(form: MultiDict) -> list[tuple[str, float, str]]:
+    """Rows outcome-metric-N / -value-N / -unit-N, for any N the page added (at most 100)."""
+    numbers = sorted(
+        {int(m.group(1)) for key in form if (m := _ROW.fullmatch(key))} | set(range(OUTCOME_ROWS))
+    )[:MAX_OUTCOME_ROWS]
     rows = []
-    for n in range(OUTCOME_ROWS):
+    for n in numbers:
         metric = form.get(f"outcome-metric-{n}", "").strip()
         raw = form.get(f"outcome-value-{n}", "").strip()
         unit = form.get(f"outcome-unit-{n}", "").strip()
