@@ -22,7 +22,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from app.core.glossary import OFFICE_KIND_LABELS
+from app.core.glossary import AUDIT_FAMILIES, OFFICE_KIND_LABELS
 from app.core.roles import ROLE_LABELS
 
 REQUIRED = "此项为必填项。"
@@ -142,7 +142,11 @@ class AuditFilterForm(Form):
         csrf = False
         locales = ["zh"]
 
-    action = StringField("操作", validators=[Optional(), Length(max=64)])
+    action = SelectField(
+        "操作类别",
+        choices=options([("", "全部")] + list(AUDIT_FAMILIES.items())),
+        validate_choice=False,
+    )
     actor = StringField("操作人", validators=[Optional(), Length(max=64)])
     date_from = DateField("起始日期", validators=[Optional()])
     date_to = DateField("截止日期", validators=[Optional()])

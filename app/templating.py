@@ -6,7 +6,14 @@ from datetime import date, datetime
 
 from flask import Flask, current_app
 
-from app.core.glossary import OFFICE_KIND_LABELS, REPORT_STATUS_LABELS, OfficeKind, ReportStatus
+from app.core.glossary import (
+    OBJECT_LABELS,
+    OFFICE_KIND_LABELS,
+    REPORT_STATUS_LABELS,
+    OfficeKind,
+    ReportStatus,
+    audit_action_label,
+)
 from app.core.lifecycle import STATUS_LABELS, TaskStatus
 from app.core.roles import ROLE_LABELS, Role
 from app.core.timefmt import format_date_cn, format_datetime_cn
@@ -17,6 +24,14 @@ def _label(labels: dict, enum: type, value: str) -> str:
         return labels[enum(value)]
     except ValueError:
         return value
+
+
+def _file_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} 字节"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / 1024 / 1024:.1f} MB"
 
 
 def init_app(app: Flask) -> None:
@@ -32,6 +47,9 @@ def init_app(app: Flask) -> None:
         "role_label": lambda r: _label(ROLE_LABELS, Role, r),
         "office_kind_label": lambda k: _label(OFFICE_KIND_LABELS, OfficeKind, k),
         "report_status_label": lambda s: _label(REPORT_STATUS_LABELS, ReportStatus, s),
+        "audit_action": audit_action_label,
+        "object_label": lambda o: OBJECT_LABELS.get(o, o or ""),
+        "file_size": _file_size,
     }
     app.jinja_env.filters.update(filters)
     # Chinese stays readable in JSON responses and in |tojson.

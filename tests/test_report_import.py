@@ -75,6 +75,7 @@ def test_proposals_follow_rules_heads_and_the_calendar(client, township, db) -> 
     assert tasks[0]["owner_id"] == township["head"].id
     # No time phrase: the end of the plan year, 2022-12-31, a Saturday -> Friday 2022-12-30.
     assert {t["deadline"] for t in tasks} == {"2022-12-30"}
+    assert "该时限已过，请调整" in client.get(url).text  # 2022 is long past
     assert "2022年12月30日" in client.get(url).text or "2022-12-30" in client.get(url).text
 
 

@@ -181,3 +181,26 @@ def test_any_number_of_outcomes(client, world: World, db: Session) -> None:
     assert "“指标0”的数值须为数字" in act(client, task_id, "update", text="x",
                                          **{"outcome-metric-0": "指标0",
                                             "outcome-value-0": "十二"}).text  # fmt: skip
+
+
+def test_a_returned_task_says_so_at_the_top(client, world: World, db: Session) -> None:
+    task_id = world.task_a.id
+    login(client, "staff_a")
+    act(client, task_id, "accept")
+    act(client, task_id, "update", text="进展")
+    act(client, task_id, "submit")
+    client.post("/logout")
+    login(client, "coord1")
+    act(client, task_id, "return", reason="缺少照片")
+    client.post("/logout")
+    login(client, "staff_a")
+    page = client.get(f"/tasks/{task_id}").text
+    assert "该任务已被退回" in page and "退回理由：缺少照片" in page
+    act(client, task_id, "submit")
+    assert "该任务已被退回" not in client.get(f"/tasks/{task_id}").text
+
+
+def test_the_timeline_starts_with_the_assignment(client, world: World) -> None:
+    login(client, "staff_a")
+    page = client.get(f"/tasks/{world.task_a.id}").text
+    assert "交办" in page and "任务创建，待签收" in page and "尚无记录" not in page

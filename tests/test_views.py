@@ -75,8 +75,11 @@ def test_audit_page_filters_and_explains_bad_dates(client, world: World) -> None
     login(client, "coord1")
     client.post("/logout")
     login(client, "auditor1")
-    html = client.get("/audit/?actor=coord1").text
-    assert "logout" in html and "auditor1" not in html.split("<tbody>")[1]
+    body = client.get("/audit/?actor=coord1").text.split("<tbody>")[1]
+    assert "<td>退出</td>" in body and "<td>登录</td>" in body and "auditor1" not in body
+    login_family = client.get("/audit/?action=login").text.split("<tbody>")[1]
+    assert "<td>退出</td>" in login_family
+    assert "<td>退出</td>" not in client.get("/audit/?action=task").text.split("<tbody>")[1]
     bad = client.get("/audit/?date_from=2026-13-45")
     assert bad.status_code == 200 and "不是有效的日期值" in bad.text
     assert "没有符合条件的记录" in client.get("/audit/?date_to=2000-01-01").text

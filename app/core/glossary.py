@@ -27,3 +27,36 @@ REPORT_STATUS_LABELS: dict[ReportStatus, str] = {
     ReportStatus.IMPORTED: "已导入",
     ReportStatus.DRAFT: "草稿",
 }
+
+
+# Audit actions as the auditor reads them; prefixes name the families used in the filter.
+AUDIT_ACTION_LABELS: dict[str, str] = {
+    "login": "登录", "logout": "退出", "login.failed": "登录失败（密码错误）",
+    "login.unknown_user": "登录失败（用户不存在）", "login.lockout": "账号锁定",
+    "login.locked": "锁定期间尝试登录", "login.inactive": "停用账号尝试登录",
+    "user.create": "新建用户", "user.update": "修改用户", "user.password": "重置密码",
+    "office.create": "新建科室", "office.update": "修改科室",
+    "office_rule.create": "新增牵头规则", "office_rule.delete": "删除牵头规则",
+    "office_rule.defaults": "补充默认牵头规则", "holiday.seed": "导入法定节假日",
+    "holiday.create": "新增工作日历条目", "holiday.update": "修改工作日历条目",
+    "holiday.delete": "删除工作日历条目",
+    "report.import": "导入报告", "attachment.upload": "上传附件", "task.export": "导出台账",
+    "task.accept": "签收", "task.update": "报送进展", "task.submit": "申请办结",
+    "task.approve": "审核办结", "task.return": "退回", "task.request_extension": "申请延期",
+    "task.decide_extension": "审批延期", "task.extend": "调整时限", "task.reassign": "重新交办",
+    "task.cancel": "撤销任务", "task.reopen": "重新打开", "task.comment": "评论",
+    "task.urge": "督促",
+}  # fmt: skip
+AUDIT_FAMILIES: dict[str, str] = {
+    "login": "登录与退出", "user": "用户", "office": "科室与规则", "holiday": "工作日历",
+    "report": "报告", "task": "任务", "attachment": "附件",
+}  # fmt: skip
+OBJECT_LABELS: dict[str, str] = {
+    "user": "用户", "office": "科室", "office_rule": "牵头规则", "unit": "单位",
+    "holiday": "日历", "report": "报告", "task": "任务", "attachment": "附件",
+}  # fmt: skip
+
+
+def audit_action_label(action: str) -> str:
+    """The Chinese name of an audit action (the code itself when unknown)."""
+    return AUDIT_ACTION_LABELS.get(action, action)

@@ -333,7 +333,9 @@ def timeline(session: Session, task: Task) -> list[TimelineEntry]:
         TimelineEntry(c.created_at, "comment", COMMENT_LABELS.get(c.kind, "评论"),
                       names.get(c.author_id, "—"), c.text)
         for c in comments
-    ] + [_change_entry(e) for e in changes if e.action not in _SHOWN_ELSEWHERE]  # fmt: skip
+    ] + [_change_entry(e) for e in changes if e.action not in _SHOWN_ELSEWHERE] + [
+        TimelineEntry(task.created_at, "change", "交办", "督办人员", "任务创建，待签收")
+    ]  # fmt: skip
     return sorted(entries, key=lambda e: e.at, reverse=True)
 
 
@@ -375,3 +377,15 @@ def perform_bulk(
         except DomainError as error:
             refused.append((task.title, error.message))
     return BulkResult(done, refused)
+
+
+def return_reason(session: Session, task: Task) -> str | None:
+    """Why the task was sent back, while the office has not yet submitted it again."""
+    if task.status != TaskStatus.IN_PROGRESS:
+        return None
+    latest = session.exec(
+        select(TaskComment)
+        .where(TaskComment.task_id == task.id, TaskComment.kind.in_(["return", "submit"]))
+        .order_by(TaskComment.created_at.desc(), TaskComment.id.desc())
+    ).first()
+    return latest.text if latest is not None and latest.kind == "return" else None

@@ -30,7 +30,11 @@ def index():
     query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
     if form.validate():
         if form.action.data:
-            query = query.where(AuditEvent.action.startswith(form.action.data.strip()))
+            family = form.action.data
+            matches = AuditEvent.action.startswith(family)
+            if family == "login":
+                matches = matches | (AuditEvent.action == "logout")
+            query = query.where(matches)
         if form.actor.data:
             query = query.where(AuditEvent.actor_login == form.actor.data.strip().lower())
         if form.date_from.data:

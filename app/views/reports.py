@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func
 from sqlmodel import select
@@ -13,6 +13,7 @@ from app.core import import_plan as plans
 from app.core.errors import DomainError
 from app.core.report_types import ParseError
 from app.core.roles import Permission
+from app.core.timefmt import local_today
 from app.db import get_session
 from app.forms import CsrfOnlyForm, ImportUploadForm, options
 from app.models import Commitment, ImportDraft, Office, Problem, Report, Task, Unit, User
@@ -177,4 +178,5 @@ def _render_preview(draft: ImportDraft, form: CsrfOnlyForm):
         segments=import_form.highlighted_segments(draft.source_text, draft.plan["commitments"]),
         summary=report_import.proposal_summary(draft), sentences=plans.measures_of,
         problems_to_fix=plans.plan_problems(draft.plan),
+        today=local_today(utcnow(), current_app.config["TIMEZONE"]).isoformat(),
     )  # fmt: skip

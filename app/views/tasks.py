@@ -169,6 +169,7 @@ def detail(task_id: int):
         deadlines=db.exec(select(DeadlineChange).where(DeadlineChange.task_id == task.id)
                           .order_by(DeadlineChange.changed_at, DeadlineChange.id)).all(),
         timeline=history, report_due=report_due, today=today,
+        returned=workflow.return_reason(db, task),
         actions=workflow.allowed_actions(db, task, current_user, today),
         pending=workflow.pending_extension(db, task.id),
         light=lifecycle.light(task.status, task.deadline, today, calendar),
