@@ -35,6 +35,7 @@ def record(
     after: dict[str, Any] | None = None,
     ip: str | None = None,
     actor_login: str | None = None,
+    at: datetime | None = None,
 ) -> AuditEvent:
     """Add one audit event to SESSION."""
     event = AuditEvent(
@@ -46,7 +47,7 @@ def record(
         before=before,
         after=after,
         ip=ip,
-        at=utcnow(),
+        at=at or utcnow(),
     )
     session.add(event)
     return event

@@ -118,6 +118,7 @@ def perform(
     audit.record(
         session, actor=user, action=f"task.{action.value}", object_type="task",
         object_id=task.id, before=before, after=audit.snapshot(task, TASK_AUDIT_FIELDS), ip=ip,
+        at=now,  # the same instant as the action's comment, so the timeline can join them
     )  # fmt: skip
     return result
 
@@ -290,6 +291,7 @@ COMMENT_LABELS = {
     "return": "退回理由", "reassign": "重新交办理由", "cancel": "撤销理由",
     "reopen": "重新打开理由",
 }  # fmt: skip
+_ACTION_NOTES = {"submit", "approve", "return", "reassign", "cancel", "reopen"}
 # Audit actions already shown on the timeline through their own rows.
 _SHOWN_ELSEWHERE = {"task.update", "task.comment", "task.urge"}
 
@@ -325,6 +327,11 @@ def timeline(session: Session, task: Task) -> list[TimelineEntry]:
         select(AuditEvent).where(AuditEvent.object_type == "task", AuditEvent.object_id == task.id)
     ).all()
     names = _names(session, {u.author_id for u in updates} | {c.author_id for c in comments})
+    # A reason given with a state change (退回理由…) is shown on that change, not beside it.
+    notes = {(c.created_at, c.kind): c for c in comments if c.kind in _ACTION_NOTES}
+    joined = {id(notes[key]) for e in changes if (key := (e.at, e.action.removeprefix("task.")))
+              in notes}  # fmt: skip
+    comments = [c for c in comments if id(c) not in joined]
     entries = [
         TimelineEntry(u.created_at, "progress", "进展", names.get(u.author_id, "—"), u.text,
                       tuple(u.outcomes), tuple(files.get(u.id, [])))
@@ -333,7 +340,10 @@ def timeline(session: Session, task: Task) -> list[TimelineEntry]:
         TimelineEntry(c.created_at, "comment", COMMENT_LABELS.get(c.kind, "评论"),
                       names.get(c.author_id, "—"), c.text)
         for c in comments
-    ] + [_change_entry(e) for e in changes if e.action not in _SHOWN_ELSEWHERE] + [
+    ] + [
+        _change_entry(e, notes.get((e.at, e.action.removeprefix("task."))))
+        for e in changes if e.action not in _SHOWN_ELSEWHERE
+    ] + [
         TimelineEntry(task.created_at, "change", "交办", "督办人员", "任务创建，待签收")
     ]  # fmt: skip
     return sorted(entries, key=lambda e: e.at, reverse=True)
@@ -344,7 +354,7 @@ def _names(session: Session, ids: set[int | None]) -> dict[int, str]:
     return {u.id: u.name for u in session.exec(select(User).where(User.id.in_(wanted)))}
 
 
-def _change_entry(event: AuditEvent) -> TimelineEntry:
+def _change_entry(event: AuditEvent, note: TaskComment | None = None) -> TimelineEntry:
     action = event.action.removeprefix("task.")
     known = {a.value: a for a in Action}
     label = lifecycle.ACTION_LABELS[known[action]] if action in known else action
@@ -353,6 +363,8 @@ def _change_entry(event: AuditEvent) -> TimelineEntry:
     if before and after and before != after:
         labels = lifecycle.STATUS_LABELS
         text = f"{labels[TaskStatus(before)]} → {labels[TaskStatus(after)]}"
+    if note is not None:
+        text = f"{text}。{COMMENT_LABELS[note.kind]}：{note.text}" if text else note.text
     return TimelineEntry(event.at, "change", label, event.actor_login or "系统", text)
 
 
