@@ -10,6 +10,11 @@ server per app, the same client):
    a fresh, migrated instance, and the requests per second of a signed-in coordinator's task
    list GET /tasks/ (first page, 50 rows) on that data set, against the same baseline.
 
+The task pages benchmark (``--only pages``, in bench/pages_bench.py) serves the app with
+gunicorn on a data set of 100,000 progress updates and gives the median time of 我的任务, 全部任务
+(first page and a filtered page) and the task page, each against /healthz, at 1 and 4 concurrent
+clients, and the memory of each gunicorn worker.
+
 The parser benchmarks (``--only parser``, in bench/parser_bench.py) time parse_report on the
 report fixtures (.txt and .docx) and on 1 MB worst cases, each against merely reading and
 decoding the same files with read_report_file.
@@ -20,7 +25,8 @@ by the same client in the same run cancels most of that, so figures from differe
 days can be compared. Nothing here passes or fails; the figures are for reading.
 
 The run is bounded: a fixed number of requests per measurement and a time cap, loopback only,
-free ports only, and the temporary instance is removed at the end. ``--quick`` takes about 50 s.
+free ports only, and the temporary instances are removed (and gunicorn stopped) at the end.
+``--quick`` takes about 100 s.
 """
 
 from __future__ import annotations
@@ -31,40 +37,40 @@ import json
 import multiprocessing
 import os
 import platform
-import re
-import shutil
 import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
+import pages_bench  # bench/pages_bench.py, next to this file
 import parser_bench  # bench/parser_bench.py, next to this file
+from common import (
+    BENCH_COORDINATOR,
+    BENCH_PASSWORD,
+    HOST,
+    REPO_ROOT,
+    REQUEST_TIMEOUT_SECONDS,
+    USER_AGENT,
+    Instance,
+    fetch,
+    flask_command,
+    sign_in,
+    temporary_instance,
+)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_FILE = Path(__file__).resolve().parent / "results" / "latest.json"
-HOST = "127.0.0.1"
-USER_AGENT = "luoshi-bench/1"
-BENCH_LOGIN = "benchcoord"
-BENCH_PASSWORD = "Bench@2026x"
-COMMAND_TIMEOUT_SECONDS = 600
-REQUEST_TIMEOUT_SECONDS = 30
-CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
 
 
 # -- settings -------------------------------------------------------------------------------
 
 
-BENCHMARKS = ("web", "parser")
+BENCHMARKS = ("web", "pages", "parser")
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,10 @@ class Settings:
     time_cap: float
     warmup: float
     corpus_time: float
+    page_updates: int
+    page_time: float
+    server_workers: int
+    concurrency: tuple[int, ...]
     save: bool
 
     def runs(self, benchmark: str) -> bool:
@@ -88,30 +98,41 @@ class Settings:
 def parse_settings(argv: list[str] | None = None) -> Settings:
     """Command-line flags; --quick changes the defaults of the flags not given."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a small run of about 50 s")
+    parser.add_argument("--quick", action="store_true", help="a small run of about 100 s")
     parser.add_argument("--only", choices=("all", *BENCHMARKS), default="all",
-                        help="run only the web or only the report parser benchmarks")  # fmt: skip
+                        help="run only the web, task pages or parser benchmarks")  # fmt: skip
     parser.add_argument("--offices", type=int, help="synthetic offices (default 200)")
     parser.add_argument("--tasks", type=int, help="synthetic tasks (default 20000)")
-    parser.add_argument("--updates", type=int, help="synthetic progress updates (default 20000)")
+    parser.add_argument("--updates", type=int, help="synthetic progress updates "
+                        "(default 20000 for web, 100000 for pages)")  # fmt: skip
     parser.add_argument("--requests", type=int, help="request cap per measurement (default 20000)")
     parser.add_argument("--rounds", type=int, help="rounds of every benchmark (default 5)")
-    parser.add_argument("--workers", type=int, default=4, help="client processes (default 4)")
+    parser.add_argument("--workers", type=int, default=4, help="client processes, web (default 4)")
     parser.add_argument("--time-cap", type=float, help="time cap per web measurement (default 6)")
     parser.add_argument("--corpus-time", type=float,
                         help="seconds per parser corpus measurement (default 1)")  # fmt: skip
+    parser.add_argument("--page-time", type=float,
+                        help="time cap per task page measurement (default 2)")  # fmt: skip
+    parser.add_argument("--server-workers", type=int, default=2,
+                        help="gunicorn workers for the task pages (default 2)")  # fmt: skip
+    parser.add_argument("--concurrency", type=concurrency_levels, default=(1, 4),
+                        help="concurrent clients for the task pages (default 1,4)")  # fmt: skip
     parser.add_argument("--no-save", action="store_true", help=f"do not write {RESULTS_FILE}")
     args = parser.parse_args(argv)
     defaults = (
         {"offices": 20, "tasks": 2000, "updates": 2000, "requests": 5000, "rounds": 3,
-         "time_cap": 2.0, "warmup": 0.5, "corpus_time": 0.3}
+         "time_cap": 2.0, "warmup": 0.5, "corpus_time": 0.3, "page_updates": 10000,
+         "page_time": 1.0}
         if args.quick
         else {"offices": 200, "tasks": 20000, "updates": 20000, "requests": 20000, "rounds": 5,
-              "time_cap": 6.0, "warmup": 1.5, "corpus_time": 1.0}
+              "time_cap": 6.0, "warmup": 1.5, "corpus_time": 1.0, "page_updates": 100000,
+              "page_time": 2.0}
     )  # fmt: skip
+    args.page_updates = args.updates  # one --updates for both data sets, when given
     values = {key: getattr(args, key, None) for key in defaults}
     values = {key: defaults[key] if value is None else value for key, value in values.items()}
-    settings = Settings(only=args.only, workers=args.workers, save=not args.no_save, **values)
+    settings = Settings(only=args.only, workers=args.workers, server_workers=args.server_workers,
+                        concurrency=args.concurrency, save=not args.no_save, **values)  # fmt: skip
     check_settings(parser, settings)
     return settings
 
@@ -126,54 +147,24 @@ def check_settings(parser: argparse.ArgumentParser, settings: Settings) -> None:
         parser.error("--requests must be 1..1000000 and --time-cap 0.5..120 seconds")
     if not 0.05 <= settings.corpus_time <= 60:
         parser.error("--corpus-time must be 0.05..60 seconds")
+    if not 0.2 <= settings.page_time <= 120 or not 1 <= settings.server_workers <= 16:
+        parser.error("--page-time must be 0.2..120 seconds and --server-workers 1..16")
+    if settings.runs("pages") and settings.tasks < 1:
+        parser.error("the task pages need --tasks of at least 1")
 
 
-# -- a temporary instance and its synthetic data set ----------------------------------------
-
-
-@dataclass(frozen=True)
-class Instance:
-    path: Path
-    database_url: str
-
-    def environ(self) -> dict[str, str]:
-        """The environment of a ``flask`` command that works on this instance only."""
-        env = {key: value for key, value in os.environ.items() if not key.startswith("LUOSHI_")}
-        env.update(
-            LUOSHI_INSTANCE_PATH=str(self.path),
-            LUOSHI_DATABASE_URL=self.database_url,
-            LUOSHI_SCHEDULER="false",
-            FLASK_DEBUG="0",
-        )
-        return env
-
-    def app_config(self) -> dict[str, Any]:
-        """The create_app() overrides that point an in-process app at this instance."""
-        return {"INSTANCE_PATH": str(self.path), "DATABASE_URL": self.database_url,
-                "SCHEDULER": False}  # fmt: skip
-
-
-@contextmanager
-def temporary_instance() -> Iterator[Instance]:
-    """A fresh instance folder with an SQLite database, removed afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix="luoshi-bench-"))
+def concurrency_levels(text: str) -> tuple[int, ...]:
+    """The levels of concurrency, "1,4" -> (1, 4): 1 to 4 levels of 1..64 clients each."""
     try:
-        yield Instance(folder, f"sqlite:///{folder / 'bench.sqlite3'}")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        levels = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("a list of numbers such as 1,4") from None
+    if not 1 <= len(levels) <= 4 or not all(1 <= level <= 64 for level in levels):
+        raise argparse.ArgumentTypeError("1 to 4 levels, each of 1..64 clients")
+    return levels
 
 
-def flask_command(instance: Instance, *args: str) -> float:
-    """Run ``flask --app app ARGS`` on INSTANCE; return its wall time in seconds."""
-    started = time.perf_counter()
-    completed = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", *args],
-        cwd=REPO_ROOT, env=instance.environ(), capture_output=True, text=True,
-        timeout=COMMAND_TIMEOUT_SECONDS, check=False,
-    )  # fmt: skip
-    if completed.returncode != 0:
-        raise RuntimeError(f"flask {' '.join(args)} failed:\n{completed.stderr.strip()}")
-    return time.perf_counter() - started
+# -- the synthetic data set ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -193,7 +184,7 @@ def prepare_dataset(instance: Instance, settings: Settings) -> Dataset:
         instance, "demo", "synth", "--offices", str(settings.offices),
         "--tasks", str(settings.tasks), "--updates", str(settings.updates),
     )  # fmt: skip
-    flask_command(instance, "users", "create", BENCH_LOGIN, "--role", "coordinator",
+    flask_command(instance, "users", "create", BENCH_COORDINATOR, "--role", "coordinator",
                   "--password", BENCH_PASSWORD)  # fmt: skip
     return Dataset(settings.offices, settings.tasks, settings.updates,
                    migrate_seconds, synth_seconds)  # fmt: skip
@@ -315,53 +306,14 @@ def measure(pool: Any, target: Target, requests: int, time_cap: float, workers: 
     return Measurement(sum(r.ok for r in results), sum(r.errors for r in results), seconds)
 
 
-# -- signing in -----------------------------------------------------------------------------
-
-
-def session_cookie(response: http.client.HTTPResponse, previous: str = "") -> str:
-    """The ``session=...`` cookie pair set by RESPONSE, or PREVIOUS when none is set."""
-    jar = SimpleCookie()
-    for header in response.headers.get_all("Set-Cookie") or []:
-        jar.load(header)
-    morsel = jar.get("session")
-    return f"session={morsel.coded_value}" if morsel else previous
-
-
-def sign_in(port: int, login: str, password: str) -> str:
-    """Sign in through the real form (CSRF token included); return the Cookie header."""
-    connection = http.client.HTTPConnection(HOST, port, timeout=REQUEST_TIMEOUT_SECONDS)
-    try:
-        connection.request("GET", "/login", headers={"User-Agent": USER_AGENT})
-        response = connection.getresponse()
-        match = CSRF_INPUT.search(response.read().decode("utf-8"))
-        cookie = session_cookie(response)
-        if match is None:
-            raise RuntimeError("the login form has no csrf_token field")
-        form = urlencode({"csrf_token": match.group(1), "login": login, "password": password,
-                          "next": ""})  # fmt: skip
-        headers = {"User-Agent": USER_AGENT, "Cookie": cookie,
-                   "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
-        connection.request("POST", "/login", body=form, headers=headers)
-        response = connection.getresponse()
-        response.read()
-        if response.status != 302:
-            raise RuntimeError(f"sign-in as {login} failed (HTTP {response.status})")
-        return session_cookie(response, cookie)
-    finally:
-        connection.close()
+# -- checks ---------------------------------------------------------------------------------
 
 
 def check_page(target: Target, expected: str) -> None:
     """Fail early unless TARGET answers 200 with EXPECTED in its body."""
-    connection = http.client.HTTPConnection(HOST, target.port, timeout=REQUEST_TIMEOUT_SECONDS)
-    try:
-        connection.request("GET", target.path, headers={"User-Agent": USER_AGENT, **target.headers})
-        response = connection.getresponse()
-        body = response.read().decode("utf-8", errors="replace")
-    finally:
-        connection.close()
-    if response.status != 200 or expected not in body:
-        raise RuntimeError(f"{target.label}: HTTP {response.status}, expected text missing")
+    status, body = fetch(target.port, target.path, target.headers)
+    if status != 200 or expected not in body:
+        raise RuntimeError(f"{target.label}: HTTP {status}, expected text missing")
 
 
 # -- the run --------------------------------------------------------------------------------
@@ -404,7 +356,7 @@ def benchmark(pool: Any, instance: Instance, settings: Settings) -> list[Series]
     luoshi = create_app(instance.app_config())
     try:
         with serve(hello_world_app()) as hello_port, serve(luoshi) as app_port:
-            cookie = sign_in(app_port, BENCH_LOGIN, BENCH_PASSWORD)
+            cookie = sign_in(app_port, BENCH_COORDINATOR, BENCH_PASSWORD)
             targets = [
                 Target("Flask hello world (baseline)", hello_port, "/"),
                 Target("GET /healthz", app_port, "/healthz"),
@@ -473,6 +425,8 @@ def print_tables(figures: dict[str, Any]) -> None:
     print()
     if "tasks" in figures:
         print_web_table(figures)
+    if "pages" in figures:
+        pages_bench.print_table(figures["pages"])
     if "parser" in figures:
         parser_bench.print_table(figures["parser"])
 
@@ -517,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
             figures["parser"] = parser_bench.run(settings.rounds, settings.corpus_time)
         if settings.runs("web"):
             figures.update(run_web(settings))
+        if settings.runs("pages"):
+            figures["pages"] = pages_bench.run(pages_settings(settings))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -538,6 +494,16 @@ def run_web(settings: Settings) -> dict[str, Any]:
               f"{settings.time_cap:g} s each) ...", flush=True)  # fmt: skip
         series = benchmark(pool, instance, settings)
     return summarise(series, dataset)
+
+
+def pages_settings(settings: Settings) -> pages_bench.PagesSettings:
+    """What the task pages benchmark takes from the command line."""
+    return pages_bench.PagesSettings(
+        offices=settings.offices, tasks=settings.tasks, updates=settings.page_updates,
+        requests=settings.requests, rounds=settings.rounds, time_cap=settings.page_time,
+        warmup=settings.warmup, server_workers=settings.server_workers,
+        concurrency=settings.concurrency,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
