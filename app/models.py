@@ -220,6 +220,8 @@ class Task(SQLModel, table=True):
     __tablename__ = "task"
     __table_args__ = (
         Index("ix_task_status_deadline", "status", "deadline"),
+        # The unfiltered list pages through tasks by deadline: stop after a page, not a sort.
+        Index("ix_task_deadline_id", "deadline", "id"),
         Index("ix_task_lead_office_id_status", "lead_office_id", "status"),
     )
     id: int | None = Field(default=None, primary_key=True)

@@ -204,3 +204,17 @@ def test_the_timeline_starts_with_the_assignment(client, world: World) -> None:
     login(client, "staff_a")
     page = client.get(f"/tasks/{world.task_a.id}").text
     assert "交办" in page and "任务创建，待签收" in page and "尚无记录" not in page
+
+
+def test_reassign_has_its_own_page(client, world: World, db: Session) -> None:
+    login(client, "coord1")
+    page = client.get(f"/tasks/{world.task_a.id}").text
+    assert f"/tasks/{world.task_a.id}/reassign" in page and "reassign-office" not in page
+    form = client.get(f"/tasks/{world.task_a.id}/reassign").text
+    assert 'id="reassign-office"' in form and "乙科室" in form
+    response = act(client, world.task_a.id, "reassign", office_id=world.office_b.id,
+                   reason="职责调整")  # fmt: skip
+    assert "已重新交办给乙科室" in response.text
+    client.post("/logout")
+    login(client, "staff_a")
+    assert client.get(f"/tasks/{world.task_a.id}/reassign").status_code == 403

@@ -62,9 +62,12 @@ def _lights(tasks, today, calendar) -> dict[int, lifecycle.Light]:
     return {t.id: lifecycle.light(t.status, t.deadline, today, calendar) for t in tasks}
 
 
+def _office_names(db) -> list[tuple[int, str]]:
+    return [(o.id, o.name) for o in list_offices(db)]
+
+
 def _filter_form(db) -> tuple[TaskFilterForm, TaskFilters]:
     form = TaskFilterForm(formdata=request.args)
-    form.office_id.choices = options([(None, "全部")] + [(o.id, o.name) for o in list_offices(db)])
     form.status.choices = options([("", "全部"), *((s.value, x) for s, x in STATUS_LABELS.items())])
     form.sort.choices = options(SORT_LABELS.items())
     valid = form.validate()
@@ -87,11 +90,9 @@ def index():
     today, calendar = _today(), load_calendar(db)
     page = paginate(db, task_query(filters, current_user, today, calendar), page_number(),
                     current_app.config["PAGE_SIZE"])  # fmt: skip
-    bulk = BulkForm()
-    bulk.office_id.choices = form.office_id.choices[1:]
     return render_template(
         "tasks/index.html", form=form, page=page, lights=_lights(page.items, today, calendar),
-        bulk=bulk if can(Permission.MANAGE_TASKS) else None,
+        bulk=BulkForm() if can(Permission.MANAGE_TASKS) else None, offices=_office_names(db),
     )  # fmt: skip
 
 
@@ -120,7 +121,6 @@ def export():
 def bulk():
     db = get_session()
     form = BulkForm()
-    form.office_id.choices = options((o.id, o.name) for o in list_offices(db))
     ids = [i for i in request.form.getlist("task_ids", type=int) if i]
     back = redirect(request.form.get("back") or url_for("tasks.index"))
     if not form.validate_on_submit() or not ids:
@@ -152,7 +152,6 @@ def detail(task_id: int):
     task = get_visible_task(task_id)
     commitment = db.get(Commitment, task.commitment_id) if task.commitment_id else None
     today = _today()
-    offices = list_offices(db, active_only=True)
     calendar = load_calendar(db)
     history = workflow.timeline(db, task)
     report_due = None
@@ -173,7 +172,7 @@ def detail(task_id: int):
         actions=workflow.allowed_actions(db, task, current_user, today),
         pending=workflow.pending_extension(db, task.id),
         light=lifecycle.light(task.status, task.deadline, today, calendar),
-        offices=offices, office_users=_office_users(db, offices), form=CsrfOnlyForm(),
+        form=CsrfOnlyForm(),
         Action=Action, outcome_rows=range(OUTCOME_ROWS),
     )  # fmt: skip
 
@@ -183,6 +182,18 @@ def _office_users(db, offices) -> dict[int, list[User]]:
     for user in db.exec(select(User).where(User.is_active, User.office_id.in_(list(users)))):
         users[user.office_id].append(user)
     return users
+
+
+@bp.route("/<int:task_id>/reassign")
+@require(Permission.MANAGE_TASKS)
+def reassign(task_id: int):
+    db = get_session()
+    task = get_visible_task(task_id)
+    offices = list_offices(db, active_only=True)
+    return render_template(
+        "tasks/reassign.html", task=task, offices=offices,
+        office_users=_office_users(db, offices), Action=Action,
+    )  # fmt: skip
 
 
 @bp.route("/<int:task_id>/act/<action>", methods=["POST"])
