@@ -29,7 +29,16 @@ from app.core.roles import Permission
 from app.core.timefmt import format_date_cn, local_today
 from app.db import get_session
 from app.forms import BulkForm, CsrfOnlyForm, TaskFilterForm, options
-from app.models import Attachment, Commitment, DeadlineChange, ProgressUpdate, Report, Task, User
+from app.models import (
+    Attachment,
+    Commitment,
+    DeadlineChange,
+    Office,
+    ProgressUpdate,
+    Report,
+    Task,
+    User,
+)
 from app.pagination import paginate
 from app.services import attachments, audit, ledger
 from app.services import task_workflow as workflow
@@ -63,7 +72,8 @@ def _lights(tasks, today, calendar) -> dict[int, lifecycle.Light]:
 
 
 def _office_names(db) -> list[tuple[int, str]]:
-    return [(o.id, o.name) for o in list_offices(db)]
+    """(id, name) of every office: plain rows, no ORM objects (a unit may have hundreds)."""
+    return list(db.exec(select(Office.id, Office.name).order_by(Office.kind, Office.id)).all())
 
 
 def _filter_form(db) -> tuple[TaskFilterForm, TaskFilters]:
