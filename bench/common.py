@@ -84,6 +84,22 @@ def flask_command(instance: Instance, *args: str) -> float:
 # -- signing in -----------------------------------------------------------------------------
 
 
+def build_synthetic(
+    instance: Instance, offices: int, tasks: int, updates: int
+) -> tuple[float, float]:
+    """Initialise and migrate INSTANCE, add the synthetic data set and the bench coordinator;
+    (seconds to migrate, seconds to build the data set)."""
+    flask_command(instance, "instance", "init")
+    migrate_seconds = flask_command(instance, "db", "upgrade")
+    synth_seconds = flask_command(
+        instance, "demo", "synth", "--offices", str(offices), "--tasks", str(tasks),
+        "--updates", str(updates),
+    )  # fmt: skip
+    flask_command(instance, "users", "create", BENCH_COORDINATOR, "--role", "coordinator",
+                  "--password", BENCH_PASSWORD)  # fmt: skip
+    return migrate_seconds, synth_seconds
+
+
 def session_cookie(response: http.client.HTTPResponse, previous: str = "") -> str:
     """The ``session=...`` cookie pair set by RESPONSE, or PREVIOUS when none is set."""
     jar = SimpleCookie()

@@ -55,6 +55,7 @@ from common import (
     REQUEST_TIMEOUT_SECONDS,
     USER_AGENT,
     Instance,
+    build_synthetic,
     fetch,
     flask_command,
     sign_in,
@@ -110,14 +111,9 @@ class PageData:
 
 def prepare(instance: Instance, settings: PagesSettings) -> PageData:
     """Migrate INSTANCE, build the synthetic data set, add the two users, pick the task."""
-    flask_command(instance, "instance", "init")
-    migrate_seconds = flask_command(instance, "db", "upgrade")
-    synth_seconds = flask_command(
-        instance, "demo", "synth", "--offices", str(settings.offices),
-        "--tasks", str(settings.tasks), "--updates", str(settings.updates),
-    )  # fmt: skip
-    flask_command(instance, "users", "create", BENCH_COORDINATOR, "--role", "coordinator",
-                  "--password", BENCH_PASSWORD)  # fmt: skip
+    migrate_seconds, synth_seconds = build_synthetic(
+        instance, settings.offices, settings.tasks, settings.updates
+    )
     flask_command(instance, "users", "create", OFFICE_LOGIN, "--role", "office",
                   "--office", OFFICE_NAME, "--password", BENCH_PASSWORD)  # fmt: skip
     office_tasks, task_id, task_status, task_updates = pick_task(instance)

@@ -58,8 +58,8 @@ from common import (
     REQUEST_TIMEOUT_SECONDS,
     USER_AGENT,
     Instance,
+    build_synthetic,
     fetch,
-    flask_command,
     sign_in,
     temporary_instance,
 )
@@ -178,14 +178,9 @@ class Dataset:
 
 def prepare_dataset(instance: Instance, settings: Settings) -> Dataset:
     """Initialise and migrate INSTANCE, time the synthetic data set, add the coordinator."""
-    flask_command(instance, "instance", "init")
-    migrate_seconds = flask_command(instance, "db", "upgrade")
-    synth_seconds = flask_command(
-        instance, "demo", "synth", "--offices", str(settings.offices),
-        "--tasks", str(settings.tasks), "--updates", str(settings.updates),
-    )  # fmt: skip
-    flask_command(instance, "users", "create", BENCH_COORDINATOR, "--role", "coordinator",
-                  "--password", BENCH_PASSWORD)  # fmt: skip
+    migrate_seconds, synth_seconds = build_synthetic(
+        instance, settings.offices, settings.tasks, settings.updates
+    )
     return Dataset(settings.offices, settings.tasks, settings.updates,
                    migrate_seconds, synth_seconds)  # fmt: skip
 
