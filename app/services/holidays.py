@@ -165,9 +165,10 @@ def known_years(session: Session) -> list[int]:
 
 
 def load_calendar(session: Session) -> WorkCalendar:
-    """The whole calendar (a few dozen rows a year, so all of it)."""
-    rows = session.exec(select(Holiday)).all()
-    return WorkCalendar({r.day: r.is_workday for r in rows}, {r.day.year for r in rows})
+    """The whole calendar (a few dozen rows a year, so all of it), read as plain rows: the
+    list pages load it on every request."""
+    rows = session.exec(select(Holiday.day, Holiday.is_workday)).all()
+    return WorkCalendar(dict(rows), {day.year for day, _ in rows})
 
 
 # -- admin changes --------------------------------------------------------------------------
