@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 from alembic import command as alembic_command
@@ -20,16 +22,19 @@ from app.cli_calendar import holidays_cli
 from app.clock import utcnow
 from app.config import REPO_ROOT
 from app.core.errors import DomainError
+from app.core.reminder_policy import ReminderPolicy
 from app.core.report_parser import parse_report
 from app.core.report_types import ParseError
 from app.core.roles import Role
 from app.core.timefmt import format_date_cn, local_today
 from app.db import get_engine, session_scope
 from app.models import Commitment, Office, Task, Unit, User
+from app.notify.backends import mail_domain, make_sender
 from app.report_files import read_report_file
 from app.services import demo as demo_service
-from app.services import report_import
+from app.services import reminders, report_import
 from app.services import users as user_service
+from app.services.holidays import load_calendar
 
 instance_cli = AppGroup("instance", help="实例目录（本地配置、数据库、附件）。")
 db_cli = AppGroup("db", help="数据库迁移（Alembic）。")
@@ -39,8 +44,9 @@ users_cli = AppGroup("users", help="用户账号。")
 
 def init_app(app: Flask) -> None:
     """Register the command groups."""
-    for command in (instance_cli, db_cli, demo_cli, users_cli, holidays_cli,
-                    parse_report_command, import_report_command):  # fmt: skip
+    commands = (instance_cli, db_cli, demo_cli, users_cli, holidays_cli, parse_report_command,
+                import_report_command, send_reminders_command)  # fmt: skip
+    for command in commands:
         app.cli.add_command(command)
 
 
@@ -318,3 +324,50 @@ def _print_import(session, report) -> None:
                 f"  - {task.title}｜牵头：{offices[task.lead_office_id]}｜{owner}｜"
                 f"时限：{format_date_cn(task.deadline)}"
             )
+
+
+# -- reminders --------------------------------------------------------------------------------
+
+
+def _parse_now(text: str | None) -> datetime:
+    if not text:
+        return utcnow()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"无法识别的时间“{text}”，格式如 2022-10-08T09:00+08:00。")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+    return moment.astimezone(UTC)
+
+
+@click.command("send-reminders")
+@click.option("--now", "now_text", help="按此时刻执行一次（ISO 格式，缺省时区为 Asia/Shanghai）。")
+@click.option("--dry-run", is_flag=True, help="只列出到期提醒，不写入、不发送。")
+@with_appcontext
+def send_reminders_command(now_text: str | None, dry_run: bool) -> None:
+    """One reminder sweep: plan what is due into the outbox, then deliver pending rows."""
+    config = current_app.config
+    now = _parse_now(now_text)
+    today = local_today(now, config["TIMEZONE"])
+    with session_scope() as session:
+        calendar = load_calendar(session)
+        result = reminders.plan(
+            session, now=now, today=today, calendar=calendar, policy=ReminderPolicy(),
+            timezone=config["TIMEZONE"], base_url=config["BASE_URL"],
+        )  # fmt: skip
+        if dry_run:
+            session.rollback()
+    click.echo(f"{format_date_cn(today)}：到期提醒 {len(result.due)} 条，新写入发件箱 "
+               f"{0 if dry_run else result.planned} 条。")  # fmt: skip
+    for reminder in result.due:
+        click.echo(f"  任务{reminder.task_id} {reminder.rule} → {'、'.join(reminder.to)}")
+    if dry_run:
+        return
+    with make_sender(config, current_app.instance_path) as sender:
+        delivered = reminders.deliver_pending(
+            get_engine(), sender=sender, now=now, from_address=config["MAIL_FROM"],
+            domain=mail_domain(config),
+        )  # fmt: skip
+    click.echo(f"已发送 {delivered.sent} 封，跳过 {delivered.skipped} 封，"
+               f"稍后重试 {delivered.retried} 封，失败 {delivered.failed} 封。")  # fmt: skip

@@ -1,0 +1,237 @@
+"""Delivering built messages: over SMTP, or as .eml files for development and tests.
+
+Both senders are context managers for one sweep and raise DeliveryError, whose `permanent`
+tells the outbox whether retrying the same mail could ever help (a 5xx reply) or not yet
+(4xx, network trouble, a misconfigured or unreachable server).
+
+SmtpSender connects lazily, at the first send: a sweep with nothing to send opens no
+connection, and an unreachable server surfaces as a per-mail transient error that the outbox
+retries, not as an exception out of `with`. After a failed connect the rest of the sweep fails
+fast instead of waiting out the timeout once per mail.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import smtplib
+import ssl as ssl_module
+import tempfile
+import uuid
+from datetime import datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, Self
+from zoneinfo import ZoneInfo
+
+__all__ = ["DeliveryError", "FileSender", "MailSender", "SmtpSender"]
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryError(Exception):
+    """A mail was not handed over. PERMANENT: the server refused it for good (5xx)."""
+
+    def __init__(self, message: str, permanent: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+    def __repr__(self) -> str:
+        return f"DeliveryError({self.message!r}, permanent={self.permanent})"
+
+
+class MailSender(Protocol):
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...  # fmt: skip
+
+    def send(self, message: EmailMessage) -> None: ...
+
+
+def _reply_text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _from_reply(what: str, code: int, reply: bytes | str) -> DeliveryError:
+    return DeliveryError(f"{what}: {code} {_reply_text(reply)}", permanent=500 <= code < 600)
+
+
+class SmtpSender:
+    """One SMTP connection per `with` block, reused for every message of the sweep."""
+
+    def __init__(
+        self, host: str, port: int, user: str | None = None, password: str | None = None,
+        starttls: bool = False, ssl: bool = False, timeout: float = 30,
+    ) -> None:  # fmt: skip
+        if starttls and ssl:
+            raise ValueError("choose STARTTLS or implicit TLS (ssl), not both")
+        self.host, self.port = host, port
+        self.user, self.password = user, password
+        self.starttls, self.ssl, self.timeout = starttls, ssl, timeout
+        self._smtp: smtplib.SMTP | None = None
+        self._used = False  # whether the open connection has carried a message yet
+        self._connect_error: DeliveryError | None = None
+        self._entered = False
+
+    def __enter__(self) -> Self:
+        self._entered = True
+        self._connect_error = None
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:  # fmt: skip
+        self._entered = False
+        self.close()
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()  # the server is gone already; nothing to say goodbye to
+
+    def _connect(self) -> None:
+        if self._connect_error is not None:
+            raise self._connect_error
+        context = ssl_module.create_default_context()
+        smtp: smtplib.SMTP | None = None
+        try:
+            if self.ssl:
+                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                        context=context)  # fmt: skip
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            smtp.ehlo()
+            if self.starttls:
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if self.user:
+                smtp.login(self.user, self.password or "")
+        except (smtplib.SMTPException, OSError) as error:
+            if smtp is not None:
+                smtp.close()
+            # Transient even for a 5xx (bad password, no STARTTLS): the mail itself is fine and
+            # should go once the configuration or the server is fixed.
+            self._connect_error = DeliveryError(
+                f"cannot connect to SMTP server {self.host}:{self.port}: "
+                f"{type(error).__name__}: {error}", permanent=False,
+            )  # fmt: skip
+            raise self._connect_error from error
+        self._smtp, self._used = smtp, False
+
+    def _alive(self) -> bool:
+        """Whether the open connection still answers (servers drop idle clients)."""
+        assert self._smtp is not None
+        try:
+            code, _ = self._smtp.noop()
+        except (smtplib.SMTPException, OSError):
+            return False
+        return code == 250
+
+    def _ensure_connection(self) -> None:
+        if self._smtp is not None and self._used and not self._alive():
+            log.info("SMTP server %s:%s dropped the connection; reconnecting", self.host, self.port)
+            self._drop()
+        if self._smtp is None:
+            self._connect()
+
+    def _drop(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            smtp.close()
+
+    def send(self, message: EmailMessage) -> None:
+        """Hand MESSAGE to the server; envelope sender and recipients come from its headers."""
+        if not self._entered:
+            raise RuntimeError("use SmtpSender as a context manager: `with SmtpSender(...) as s:`")
+        # A dropped connection is noticed (NOOP) and replaced before the message goes out, not
+        # after: a disconnect in the middle of DATA may still have delivered it, so resending
+        # then could duplicate the mail. That case is a transient error for the outbox.
+        self._ensure_connection()
+        assert self._smtp is not None
+        self._used = True
+        try:
+            refused = self._smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as error:
+            codes = [code for code, _ in error.recipients.values()]
+            detail = "; ".join(
+                f"{addr}: {code} {_reply_text(reply)}"
+                for addr, (code, reply) in error.recipients.items()
+            )
+            permanent = bool(codes) and all(500 <= code < 600 for code in codes)
+            raise DeliveryError(f"all recipients refused: {detail}", permanent) from error
+        except smtplib.SMTPSenderRefused as error:
+            raise _from_reply("sender refused", error.smtp_code, error.smtp_error) from error
+        except smtplib.SMTPDataError as error:
+            raise _from_reply("message refused", error.smtp_code, error.smtp_error) from error
+        except smtplib.SMTPNotSupportedError as error:
+            # e.g. a non-ASCII address and no SMTPUTF8: this server will never take it.
+            raise DeliveryError(f"not supported by the server: {error}", permanent=True) from error
+        except smtplib.SMTPResponseException as error:
+            self._drop()  # an unexpected reply leaves the session in an unknown state
+            raise _from_reply("SMTP error", error.smtp_code, error.smtp_error) from error
+        except (smtplib.SMTPException, OSError) as error:
+            self._drop()
+            raise DeliveryError(f"{type(error).__name__}: {error}", permanent=False) from error
+        if refused:
+            # The others have the mail already: raising would make a retry send it twice.
+            log.warning("SMTP server refused some recipients of %s: %s",
+                        message.get("Message-ID"), refused)  # fmt: skip
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class FileSender:
+    """Writes each message to FOLDER as <YYYYmmdd-HHMMSS>-<message id>.eml (local time).
+
+    The write goes through a temporary file and os.replace, so a reader never sees half a
+    mail; a retry of the same message in the same second replaces the earlier file.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str], timezone: str = "Asia/Shanghai") -> None:
+        self.folder = Path(folder)
+        self.timezone = timezone
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:  # fmt: skip
+        return None
+
+    def path_for(self, message: EmailMessage, now: datetime) -> Path:
+        message_id = str(message.get("Message-ID") or "").strip().strip("<>")
+        safe = _UNSAFE.sub("_", message_id).strip("._")[:150] or uuid.uuid4().hex
+        return self.folder / f"{now:%Y%m%d-%H%M%S}-{safe}.eml"
+
+    def send(self, message: EmailMessage) -> None:
+        target = self.path_for(message, datetime.now(ZoneInfo(self.timezone)))
+        try:
+            data = message.as_bytes(policy=SMTP)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
+            try:
+                with os.fdopen(handle, "wb") as stream:
+                    stream.write(data)
+                    stream.flush()
+                    os.fsync(stream.fileno())
+                os.replace(temporary, target)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError as error:
+            raise DeliveryError(f"cannot write {target}: {error}", permanent=False) from error

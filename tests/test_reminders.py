@@ -1,0 +1,213 @@
+"""Reminders end to end: the outbox, a real SMTP server (aiosmtpd), China's 2022 calendar."""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import UTC, date, datetime, time, timedelta
+from email import message_from_bytes
+from email.policy import default
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import Session, select
+
+from app.core.lifecycle import TaskStatus
+from app.core.reminder_policy import ReminderPolicy
+from app.core.reminder_policy import reminders_due as policy_due
+from app.db import get_engine
+from app.models import Outbox, Task
+from app.notify.smtp import SmtpSender
+from app.services import reminders
+from app.services.holidays import load_calendar, seed_from_library
+from tests.conftest import reread
+from tests.factories import make_office, make_task, make_unit, make_user
+from tests.test_notify_email import Recorder, free_port, smtp_server  # noqa: F401 - fixture
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+POLICY = ReminderPolicy()
+
+
+def nine_am(day: date) -> datetime:
+    return datetime.combine(day, time(9), tzinfo=SHANGHAI).astimezone(UTC)
+
+
+@pytest.fixture
+def setup(db: Session):
+    from app.core.roles import Role
+
+    seed_from_library(db, [2022])
+    unit = make_unit(db)
+    office = make_office(db, unit, "司法所", mailbox="sfs@example.cn", leader_email="ld@example.cn")
+    owner = make_user(db, "owner1", Role.OFFICE, office=office)
+    owner.email = "owner1@example.cn"
+    coordinator = make_user(db, "coord1", Role.COORDINATOR)
+    coordinator.email = "coord@example.cn"
+    tasks = {
+        "june": make_task(db, office, "六月到期的任务", deadline=date(2022, 6, 17),
+                          status=TaskStatus.IN_PROGRESS),
+        "holiday": make_task(db, office, "国庆期间到期的任务", deadline=date(2022, 10, 5),
+                             status=TaskStatus.IN_PROGRESS),
+        "closed": make_task(db, office, "已办结的任务", deadline=date(2022, 6, 20),
+                            status=TaskStatus.CLOSED),
+    }  # fmt: skip
+    for task in tasks.values():
+        task.owner_id = owner.id
+    db.commit()
+    return tasks
+
+
+def sweep(app, db: Session, day: date, sender) -> reminders.DeliveryResult:
+    now = nine_am(day)
+    with Session(get_engine(app)) as session:
+        reminders.plan(session, now=now, today=day, calendar=load_calendar(session), policy=POLICY,
+                       timezone="Asia/Shanghai", base_url="http://luoshi.test")  # fmt: skip
+        session.commit()
+    return reminders.deliver_pending(
+        get_engine(app), sender=sender, now=now, from_address="l@example.cn", domain="example.cn"
+    )
+
+
+def received(recorder: Recorder) -> list:
+    return [message_from_bytes(content, policy=default) for _, _, content in recorder.received]
+
+
+def test_a_year_day_by_day(app, db, setup, smtp_server) -> None:  # noqa: F811
+    recorder, port = smtp_server()
+    start, end = date(2022, 5, 20), date(2022, 10, 20)
+    day = start
+    while day <= end:
+        with SmtpSender("127.0.0.1", port, timeout=5) as sender:
+            sweep(app, db, day, sender)
+        day += timedelta(days=1)
+    mails = received(recorder)
+    sent_days = [m["Date"].datetime.astimezone(SHANGHAI).date() for m in mails]
+    assert not [d for d in sent_days if date(2022, 10, 1) <= d <= date(2022, 10, 7)]
+    assert len({m["Message-ID"] for m in mails}) == len(mails)  # nothing twice
+    holiday_task = setup["holiday"].id
+    due = [m for m in mails if f"task{holiday_task}.due." in m["Message-ID"]]
+    assert due and {m["Date"].datetime.astimezone(SHANGHAI).date() for m in due} == {
+        date(2022, 10, 8)
+    }  # a Saturday, but a make-up working day
+    # The whole received list equals what the policy says, recipient by recipient.
+    reread(db)
+    calendar = load_calendar(db)
+    expected: set[tuple[int, str, str, str]] = set()
+    facts = reminders._facts(db, [setup["june"], setup["holiday"], setup["closed"]], calendar,
+                             "Asia/Shanghai")  # fmt: skip
+    day = start
+    while day <= end:
+        for r in policy_due(facts, POLICY, day, calendar, ("coord@example.cn",)):
+            for recipient in (*r.to, *r.cc):
+                expected.add((r.task_id, r.rule, recipient, r.for_day.isoformat()))
+        day += timedelta(days=1)
+    got = set()
+    for _, rcpts, content in recorder.received:
+        message = message_from_bytes(content, policy=default)
+        task_part = message["Message-ID"].strip("<>").split(".")
+        task_id, rule = int(task_part[0].removeprefix("task")), task_part[1]
+        for_day = ".".join(task_part[2:3])
+        for recipient in rcpts:
+            got.add((task_id, rule, recipient, for_day))
+    assert got == expected
+    assert not [e for e in got if e[0] == setup["closed"].id]
+
+
+def test_a_sweep_killed_after_planning_loses_nothing(app, db, setup, smtp_server) -> None:  # noqa: F811
+    recorder, port = smtp_server()
+    day = date(2022, 6, 17)
+    with Session(get_engine(app)) as session:  # the sweep that died after writing the outbox
+        reminders.plan(session, now=nine_am(day), today=day, calendar=load_calendar(session),
+                       policy=POLICY, timezone="Asia/Shanghai", base_url="http://x")  # fmt: skip
+        session.commit()
+    with SmtpSender("127.0.0.1", port, timeout=5) as sender:
+        first = sweep(app, db, day, sender)
+        second = sweep(app, db, day, sender)
+    assert first.sent > 0 and second.sent == 0
+    assert len(recorder.received) == first.sent
+
+
+def test_smtp_down_then_up(app, db, setup, smtp_server) -> None:  # noqa: F811
+    day = date(2022, 6, 17)
+    with SmtpSender("127.0.0.1", free_port(), timeout=2) as down:
+        result = sweep(app, db, day, down)
+    assert result.sent == 0 and result.retried > 0
+    reread(db)
+    assert {r.status for r in db.exec(select(Outbox))} == {"pending"}
+    recorder, port = smtp_server()
+    later = nine_am(day) + timedelta(hours=2)
+    with SmtpSender("127.0.0.1", port, timeout=5) as up:
+        delivered = reminders.deliver_pending(
+            get_engine(app), sender=up, now=later, from_address="l@example.cn", domain="example.cn"
+        )
+        again = reminders.deliver_pending(
+            get_engine(app), sender=up, now=later, from_address="l@example.cn", domain="example.cn"
+        )
+    assert delivered.sent == result.retried and again.sent == 0
+    assert len(recorder.received) == delivered.sent
+
+
+def test_two_sweeps_at_once_send_each_mail_once(app, db, setup, smtp_server) -> None:  # noqa: F811
+    recorder, port = smtp_server()
+    day = date(2022, 6, 17)
+    with Session(get_engine(app)) as session:
+        reminders.plan(session, now=nine_am(day), today=day, calendar=load_calendar(session),
+                       policy=POLICY, timezone="Asia/Shanghai", base_url="http://x")  # fmt: skip
+        session.commit()
+    planned = len(db.exec(select(Outbox)).all())
+
+    def run() -> None:
+        with SmtpSender("127.0.0.1", port, timeout=5) as sender:
+            reminders.deliver_pending(
+                get_engine(app),
+                sender=sender,
+                now=nine_am(day),
+                from_address="l@example.cn",
+                domain="example.cn",
+            )
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    ids = [message_from_bytes(c, policy=default)["Message-ID"] for _, _, c in recorder.received]
+    assert planned > 0 and len(ids) == planned == len(set(ids))
+
+
+def test_a_task_closed_before_delivery_gets_nothing(app, db, setup, smtp_server) -> None:  # noqa: F811
+    recorder, port = smtp_server()
+    day = date(2022, 6, 17)
+    with Session(get_engine(app)) as session:
+        reminders.plan(session, now=nine_am(day), today=day, calendar=load_calendar(session),
+                       policy=POLICY, timezone="Asia/Shanghai", base_url="http://x")  # fmt: skip
+        session.commit()
+    task = db.get(Task, setup["june"].id)
+    task.status = TaskStatus.CLOSED.value
+    db.commit()
+    with SmtpSender("127.0.0.1", port, timeout=5) as sender:
+        result = reminders.deliver_pending(
+            get_engine(app),
+            sender=sender,
+            now=nine_am(day),
+            from_address="l@example.cn",
+            domain="example.cn",
+        )
+    assert result.sent == 0 and result.skipped > 0 and recorder.received == []
+
+
+def test_cli_send_reminders(app, db, setup) -> None:
+    runner = app.test_cli_runner()
+    dry = runner.invoke(args=["send-reminders", "--now", "2022-06-17T09:00", "--dry-run"])
+    assert dry.exit_code == 0 and "到期提醒" in dry.output and "due" in dry.output
+    assert db.exec(select(Outbox)).all() == []
+    real = runner.invoke(args=["send-reminders", "--now", "2022-06-17T09:00"])
+    assert real.exit_code == 0 and "已发送" in real.output
+    reread(db)
+    assert (
+        len(os.listdir(os.path.join(app.instance_path, "mail")))
+        == len(db.exec(select(Outbox)).all())
+        > 0
+    )
+    bad = runner.invoke(args=["send-reminders", "--now", "昨天"])
+    assert bad.exit_code != 0 and "无法识别的时间" in bad.output
