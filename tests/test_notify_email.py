@@ -109,8 +109,8 @@ def ics_of(message: EmailMessage) -> Calendar:
 
 
 @pytest.mark.parametrize(("rule", "subject"), [
-    ("before-10", "【任务提醒】完善<行政>执法 & 程序规定（10个工作日后到期）"),
-    ("before-1", "【任务提醒】完善<行政>执法 & 程序规定（1个工作日后到期）"),
+    ("before-10", "【任务提醒】完善<行政>执法 & 程序规定（距时限还有5个工作日）"),
+    ("before-1", "【任务提醒】完善<行政>执法 & 程序规定（距时限还有5个工作日）"),
     ("due", "【今日到期】完善<行政>执法 & 程序规定"),
     ("overdue", "【督办】完善<行政>执法 & 程序规定（已逾期）"),
     ("submitted", "【待审核】完善<行政>执法 & 程序规定"),
@@ -181,7 +181,7 @@ def test_a_sweep_sends_over_one_connection(smtp_server: StartServer) -> None:
     assert handler.received[1][1] == ["zhang@sfj.example.gov.cn"]
 
     message = parse(content)
-    assert message["Subject"] == "【任务提醒】完善<行政>执法 & 程序规定（5个工作日后到期）"
+    assert message["Subject"] == "【任务提醒】完善<行政>执法 & 程序规定（距时限还有5个工作日）"
     assert message["From"].addresses[0].display_name == "落实督办系统"
     assert message["From"].addresses[0].addr_spec == SENDER
     assert [a.addr_spec for a in message["To"].addresses] == ["zhang@sfj.example.gov.cn"]
@@ -325,3 +325,9 @@ def test_file_sender_writes_parseable_eml(tmp_path) -> None:
     assert parsed["Message-ID"] == message["Message-ID"]
     assert parsed["Subject"] == subject_for(MAIL)
     assert ics_of(parsed).walk("VEVENT")[0].decoded("DTSTART") == MAIL.deadline
+
+
+def test_subject_without_a_days_note_names_the_rule_days() -> None:
+    assert subject_for(replace(MAIL, rule="before-10", days_note="")).endswith(
+        "（10个工作日后到期）"
+    )

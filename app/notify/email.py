@@ -59,7 +59,8 @@ def subject_for(mail: ReminderMail) -> str:
     title = mail.task_title
     days = _before_days(mail.rule)
     if days is not None:
-        return f"【任务提醒】{title}（{days}个工作日后到期）"
+        # The true count: a reminder sent late after a holiday must not say "10 days left".
+        return f"【任务提醒】{title}（{mail.days_note or f'{days}个工作日后到期'}）"
     subjects = {
         "due": f"【今日到期】{title}",
         "overdue": f"【督办】{title}（已逾期）",
