@@ -31,8 +31,11 @@ migrate: install
 demo: migrate
 	$(FLASK) demo load
 
+# The scheduler runs as its own process beside the web server and stops with it.
 run: demo
 	@echo "落实 Luoshi: http://$(HOST):$(PORT)"
+	@$(FLASK) scheduler & SCHEDULER_PID=$$!; \
+	trap 'kill $$SCHEDULER_PID 2>/dev/null' EXIT INT TERM; \
 	$(FLASK) run --host $(HOST) --port $(PORT) --no-reload --no-debugger
 
 test: install-dev

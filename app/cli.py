@@ -18,6 +18,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlmodel import or_, select
 
+from app import scheduler
 from app.cli_calendar import holidays_cli
 from app.clock import utcnow
 from app.config import REPO_ROOT
@@ -45,7 +46,7 @@ users_cli = AppGroup("users", help="用户账号。")
 def init_app(app: Flask) -> None:
     """Register the command groups."""
     commands = (instance_cli, db_cli, demo_cli, users_cli, holidays_cli, parse_report_command,
-                import_report_command, send_reminders_command)  # fmt: skip
+                import_report_command, send_reminders_command, scheduler_command)  # fmt: skip
     for command in commands:
         app.cli.add_command(command)
 
@@ -371,3 +372,19 @@ def send_reminders_command(now_text: str | None, dry_run: bool) -> None:
         )  # fmt: skip
     click.echo(f"已发送 {delivered.sent} 封，跳过 {delivered.skipped} 封，"
                f"稍后重试 {delivered.retried} 封，失败 {delivered.failed} 封。")  # fmt: skip
+
+
+@click.command("scheduler")
+@click.option("--once", is_flag=True, help="只执行一次（计划并发送），然后退出。")
+@with_appcontext
+def scheduler_command(once: bool) -> None:
+    """The scheduler process: every 5 minutes, plan due reminders and deliver them."""
+    app = current_app._get_current_object()
+    if once:
+        result = scheduler.tick(app)
+        click.echo(
+            f"已发送 {result.sent} 封，稍后重试 {result.retried} 封，失败 {result.failed} 封。"
+        )
+        return
+    click.echo("提醒调度进程已启动（每5分钟一次）。按 Ctrl+C 停止。")
+    scheduler.run(app)

@@ -45,6 +45,9 @@ def start_and_fetch_login(instance: Path) -> tuple[str, str]:
         while page is None and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.5)
             page = fetch(f"http://127.0.0.1:{port}/login")
+        heartbeat = instance / "scheduler.heartbeat"  # the scheduler's first tick
+        while not heartbeat.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.5)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         output = process.communicate(timeout=30)[0]
@@ -62,6 +65,8 @@ def test_make_run_serves_the_demo(tmp_path: Path) -> None:
     page, output = start_and_fetch_login(instance)
     assert "登录" in page
     assert "已加载演示数据" in output and "coordinator" in output
+    assert "提醒调度进程已启动" in output  # the scheduler runs beside the web server
+    assert (instance / "scheduler.heartbeat").exists()
     assert (instance / "luoshi.sqlite3").exists() and (instance / "config.py").exists()
     page, output = start_and_fetch_login(instance)
     assert "已有数据，未加载演示数据" in output and "coordinator" in output

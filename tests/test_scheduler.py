@@ -1,0 +1,67 @@
+"""The scheduler: its tick plans and delivers, and only one scheduler leads at a time."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from sqlmodel import select
+
+from app.clock import utcnow
+from app.core.lifecycle import TaskStatus
+from app.core.roles import Role
+from app.core.timefmt import local_today
+from app.models import Outbox
+from app.scheduler import HEARTBEAT_FILE, LeaderLock, build_scheduler, tick
+from tests.conftest import reread
+from tests.factories import make_office, make_task, make_unit, make_user
+
+
+def due_today_task(db) -> None:
+    today = local_today(utcnow(), "Asia/Shanghai")
+    office = make_office(db, make_unit(db), "司法所", mailbox="sfs@example.cn")
+    make_user(db, "owner1", Role.OFFICE, office=office)
+    make_task(db, office, "今天到期", deadline=today, status=TaskStatus.IN_PROGRESS)
+    make_task(db, office, "昨天到期", deadline=today - timedelta(days=1),
+              status=TaskStatus.IN_PROGRESS)  # fmt: skip
+    db.commit()
+
+
+def test_tick_plans_delivers_and_beats(app, db) -> None:
+    due_today_task(db)
+    first = tick(app)
+    second = tick(app)
+    reread(db)
+    rows = db.exec(select(Outbox)).all()
+    mail = list(Path(app.instance_path, "mail").glob("*.eml"))
+    # Weekends and holidays send nothing; on a working day each due reminder goes out once.
+    assert first.sent == len(mail) == len([r for r in rows if r.status == "sent"])
+    assert second.sent == 0
+    assert Path(app.instance_path, HEARTBEAT_FILE).read_text(encoding="utf-8")
+
+
+def test_only_one_leader_at_a_time(app) -> None:
+    first, second = LeaderLock(app), LeaderLock(app)
+    assert first.acquire()
+    try:
+        assert not second.acquire()
+    finally:
+        first.release()
+    assert second.acquire()
+    second.release()
+
+
+def test_the_scheduler_declares_one_job_with_safe_defaults(app) -> None:
+    scheduler = build_scheduler(app)
+    (job,) = scheduler.get_jobs()
+    assert job.id == "reminders" and job.coalesce and job.max_instances == 1
+    assert job.misfire_grace_time == 3600
+    assert str(scheduler.timezone) == "Asia/Shanghai"
+
+
+def test_cli_scheduler_once(app, db) -> None:
+    due_today_task(db)
+    result = app.test_cli_runner().invoke(args=["scheduler", "--once"])
+    assert result.exit_code == 0 and "已发送" in result.output
+    assert os.path.exists(os.path.join(app.instance_path, HEARTBEAT_FILE))
