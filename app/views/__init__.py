@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from flask import Flask, flash, request
 from flask_wtf import FlaskForm
 
 from app.core.errors import DomainError
+from app.db import get_session
+
+T = TypeVar("T")
 
 
 def register_blueprints(app: Flask) -> None:
@@ -40,6 +46,23 @@ def show_domain_error(form: FlaskForm, error: DomainError) -> None:
         field.errors = [*field.errors, error.message]
     else:
         flash(error.message, "error")
+
+
+def commit_or_explain(form: FlaskForm | None, work: Callable[[], T]) -> T | None:
+    """Run a service call and commit its work; on a DomainError roll back, show the message
+    (on FORM's field, or flashed) and return None, so nothing of the request is kept."""
+    db = get_session()
+    try:
+        result = work()
+    except DomainError as error:
+        db.rollback()
+        if form is None:
+            flash(error.message, "error")
+        else:
+            show_domain_error(form, error)
+        return None
+    db.commit()
+    return result
 
 
 def page_number() -> int:

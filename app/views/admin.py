@@ -16,7 +16,7 @@ from app.forms import CsrfOnlyForm, OfficeForm, OfficeRuleForm, UserForm, option
 from app.models import Office, OfficeRule, Unit, User
 from app.services import offices as office_service
 from app.services import users as user_service
-from app.views import client_ip, show_domain_error
+from app.views import client_ip, commit_or_explain
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -41,19 +41,14 @@ def office_form(office_id: int | None = None):
     members = office.users if office else []
     form.head_id.choices = options([(None, "（未指定）")] + [(u.id, u.name) for u in members])
     if form.validate_on_submit():
-        try:
-            saved = office_service.save_office(
-                db, office=office, unit_id=form.unit_id.data, name=form.name.data,
-                short_name=form.short_name.data, kind=form.kind.data, mailbox=form.mailbox.data,
-                leader_name=form.leader_name.data, leader_email=form.leader_email.data,
-                head_id=form.head_id.data, is_active=form.is_active.data, actor=current_user,
-                ip=client_ip(),
-            )  # fmt: skip
-        except DomainError as error:
-            db.rollback()
-            show_domain_error(form, error)
-        else:
-            db.commit()
+        saved = commit_or_explain(form, lambda: office_service.save_office(
+            db, office=office, unit_id=form.unit_id.data, name=form.name.data,
+            short_name=form.short_name.data, kind=form.kind.data, mailbox=form.mailbox.data,
+            leader_name=form.leader_name.data, leader_email=form.leader_email.data,
+            head_id=form.head_id.data, is_active=form.is_active.data, actor=current_user,
+            ip=client_ip(),
+        ))  # fmt: skip
+        if saved is not None:
             flash(f"已保存科室“{saved.name}”。", "success")
             return redirect(url_for("admin.offices"))
     return render_template("admin/office_form.html", form=form, office=office)
@@ -67,16 +62,11 @@ def rules():
     offices = office_service.list_offices(db)
     form.office_id.choices = options((o.id, o.name) for o in offices)
     if form.validate_on_submit():
-        try:
-            office_service.save_rule(
-                db, office_id=form.office_id.data, keyword=form.keyword.data,
-                position=form.position.data, actor=current_user, ip=client_ip(),
-            )  # fmt: skip
-        except DomainError as error:
-            db.rollback()
-            show_domain_error(form, error)
-        else:
-            db.commit()
+        rule = commit_or_explain(form, lambda: office_service.save_rule(
+            db, office_id=form.office_id.data, keyword=form.keyword.data,
+            position=form.position.data, actor=current_user, ip=client_ip(),
+        ))  # fmt: skip
+        if rule is not None:
             flash(f"已添加关键词“{form.keyword.data.strip()}”。", "success")
             return redirect(url_for("admin.rules"))
     rows = db.exec(
@@ -140,13 +130,8 @@ def user_form(user_id: int | None = None):
     if user is not None and not form.is_submitted():
         form.roles.data = sorted(user.roles)
     if form.validate_on_submit():
-        try:
-            saved = _save_user(user, form)
-        except DomainError as error:
-            db.rollback()
-            show_domain_error(form, error)
-        else:
-            db.commit()
+        saved = commit_or_explain(form, lambda: _save_user(user, form))
+        if saved is not None:
             flash(f"已保存用户“{saved.login}”。", "success")
             return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=user)
