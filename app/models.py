@@ -54,6 +54,10 @@ class Office(SQLModel, table=True):
     mailbox: str | None = Field(default=None, max_length=254)
     leader_name: str | None = Field(default=None, max_length=50)
     leader_email: str | None = Field(default=None, max_length=254)
+    # Optional group robots (企业微信 / 钉钉): the webhook URLs and 钉钉's signing secret.
+    wecom_webhook: str | None = Field(default=None, max_length=500)
+    dingtalk_webhook: str | None = Field(default=None, max_length=500)
+    dingtalk_secret: str | None = Field(default=None, max_length=200)
     # 科室负责人: a user of this office, proposed as the owner of the office's new tasks.
     # (The FK closes a cycle with app_user.office_id, hence use_alter.)
     head_id: int | None = Field(
@@ -345,9 +349,18 @@ class Outbox(SQLModel, table=True):
     """A message to the outside world; the UNIQUE key makes every send happen once."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_outbox_created_at_id", "created_at", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    channel: str = Field(max_length=20)
+    channel: str = Field(max_length=20)  # email, wecom, dingtalk
+    # reminder (one task), digest (an office's week), summary (leaders' month), notice (admin)
+    kind: str = Field(default="reminder", max_length=20)
+    task_id: int | None = Field(default=None, sa_column=_fk("task.id", nullable=True,
+                                                            ondelete="SET NULL"))  # fmt: skip
+    office_id: int | None = Field(default=None, sa_column=_fk("office.id", nullable=True,
+                                                              ondelete="SET NULL"))  # fmt: skip
     recipient: str = Field(max_length=254)
     subject: str = Field(max_length=255)
     body: str = Field(sa_type=Text)
@@ -389,6 +402,16 @@ class Holiday(SQLModel, table=True):
     day: date = Field(primary_key=True)
     is_workday: bool
     name: str = Field(default="", max_length=50)
+
+
+class Setting(SQLModel, table=True):
+    """An admin-editable setting (the reminder policy, …): a JSON value under a fixed key."""
+
+    __tablename__ = "setting"
+    key: str = Field(primary_key=True, max_length=64)
+    value: dict = Field(default_factory=dict, sa_type=JSON)
+    updated_by_id: int | None = Field(default=None, sa_column=_fk("app_user.id", nullable=True))
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class AuditEvent(SQLModel, table=True):

@@ -28,6 +28,7 @@ from app.models import Office, Outbox, ProgressUpdate, Task, TaskCooperatingOffi
 from app.notify.email import ReminderMail, build_message, subject_for
 
 EMAIL = "email"
+REMINDER = "reminder"
 PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
 MAX_ATTEMPTS = 8
 _OPEN = [TaskStatus.ASSIGNED.value, TaskStatus.IN_PROGRESS.value]
@@ -128,7 +129,9 @@ def plan(
         for recipient in (*reminder.to, *reminder.cc):
             mail = _mail(task, reminder, offices, today, calendar, base_url, recipient)
             rows.append({
-                "channel": EMAIL, "recipient": recipient[:254], "subject": subject_for(mail)[:255],
+                "channel": EMAIL, "kind": REMINDER, "task_id": task.id,
+                "office_id": task.lead_office_id,
+                "recipient": recipient[:254], "subject": subject_for(mail)[:255],
                 "body": json.dumps(_mail_json(mail), ensure_ascii=False),
                 "idempotency_key": reminder.key(recipient)[:255], "status": PENDING,
                 "attempts": 0, "next_attempt_at": now, "created_at": now,
