@@ -34,12 +34,22 @@ class Permission(StrEnum):
     MANAGE_USERS = "manage_users"
     VIEW_AUDIT = "view_audit"
     MANAGE_CALENDAR = "manage_calendar"
+    VIEW_NOTIFICATIONS = "view_notifications"  # 通知记录: read and filter what was sent
+    MANAGE_NOTIFICATIONS = "manage_notifications"  # resend, edit the reminder policy
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {
     # Admins manage accounts and offices, never the business content (separation of duties).
     # The working-day calendar is reference data like accounts and offices, so it is theirs too.
-    Role.ADMIN: frozenset({Permission.MANAGE_USERS, Permission.MANAGE_CALENDAR}),
+    # So are the reminder policy and the notification log (通知记录).
+    Role.ADMIN: frozenset(
+        {
+            Permission.MANAGE_USERS,
+            Permission.MANAGE_CALENDAR,
+            Permission.VIEW_NOTIFICATIONS,
+            Permission.MANAGE_NOTIFICATIONS,
+        }
+    ),
     Role.COORDINATOR: frozenset(
         {
             Permission.VIEW_ALL_TASKS,
@@ -48,6 +58,7 @@ _GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.VIEW_REPORTS,
             Permission.MANAGE_REPORTS,
             Permission.VIEW_REVIEW,
+            Permission.VIEW_NOTIFICATIONS,
         }
     ),
     Role.OFFICE: frozenset({Permission.VIEW_OWN_OFFICE_TASKS}),
