@@ -49,6 +49,13 @@ def _office_choice(value: str) -> int | None:
     return int(value) if value not in ("", "None", None) else None
 
 
+class SecretField(PasswordField):
+    """A write-only secret: never filled from the stored object, never rendered back."""
+
+    def process_data(self, value: object) -> None:
+        self.data = None
+
+
 class LoginForm(Form):
     login = StringField("用户名", validators=[DataRequired(REQUIRED), Length(max=64)])
     password = PasswordField("密码", validators=[DataRequired(REQUIRED), Length(max=128)])
@@ -73,6 +80,25 @@ class OfficeForm(Form):
         description="导入报告时默认作为本科室任务的责任人。",
     )
     is_active = BooleanField("启用", default=True)
+    wecom_webhook = StringField(
+        "企业微信群机器人 Webhook 地址",
+        description="可选。在企业微信群的“群机器人”中添加机器人后复制，形如 "
+        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…；本科室的催办摘要将同时发到该群。",
+        validators=[Optional(), Length(max=500)],
+    )
+    dingtalk_webhook = StringField(
+        "钉钉自定义机器人 Webhook 地址",
+        description="可选。在钉钉群的“智能群助手”中添加自定义机器人，安全设置选择“加签”，"
+        "再复制地址，形如 https://oapi.dingtalk.com/robot/send?access_token=…；清空地址时一并删除加签密钥。",
+        validators=[Optional(), Length(max=500)],
+    )
+    dingtalk_secret = SecretField(
+        "钉钉加签密钥",
+        description="以 SEC 开头，在机器人安全设置的“加签”一栏复制；填写钉钉地址时必填。"
+        "已设置时留空表示不修改。",
+        validators=[Optional(), Length(max=200)],
+    )
+    clear_dingtalk_secret = BooleanField("清除密钥")
 
 
 class OfficeRuleForm(Form):

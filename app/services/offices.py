@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from sqlmodel import Session, select
 
 from app.core.errors import DomainError
 from app.core.glossary import OfficeKind
 from app.core.office_rules import default_rules_for
 from app.models import Office, OfficeRule, Unit, User
+from app.notify.robots import mask_url, validate_dingtalk_secret, validate_webhook
 from app.services import audit
 
 OFFICE_AUDIT_FIELDS = [
     "unit_id", "name", "short_name", "kind", "mailbox", "leader_name", "leader_email", "head_id",
     "is_active",
 ]  # fmt: skip
+# What the audit shows of a stored 钉钉 secret: that there is one, never the value.
+SECRET_SET = "已设置"
+
+
+@dataclass(frozen=True)
+class RobotSettings:
+    """An office's group robots as entered on the office form.
+
+    DINGTALK_SECRET is a new secret; empty keeps the stored one (the form never shows it
+    back), and CLEAR_DINGTALK_SECRET removes it.
+    """
+
+    wecom_webhook: str | None = None
+    dingtalk_webhook: str | None = None
+    dingtalk_secret: str | None = None
+    clear_dingtalk_secret: bool = False
 
 
 def save_office(
@@ -29,10 +49,14 @@ def save_office(
     leader_email: str | None,
     head_id: int | None = None,
     is_active: bool = True,
+    robots: RobotSettings | None = None,
     actor: User | None,
     ip: str | None = None,
 ) -> Office:
-    """Create an office (OFFICE is None) or change one; names are unique within a unit."""
+    """Create an office (OFFICE is None) or change one; names are unique within a unit.
+
+    ROBOTS None leaves the office's group robots as they are.
+    """
     name = name.strip()
     if session.get(Unit, unit_id) is None:
         raise DomainError("所选单位不存在。", "unit_id")
@@ -43,7 +67,9 @@ def save_office(
     ).first()
     if clash is not None and (office is None or clash.id != office.id):
         raise DomainError(f"本单位已有名为“{name}”的科室。", "name")
-    before = audit.snapshot(office, OFFICE_AUDIT_FIELDS) if office else None
+    stored_secret = office.dingtalk_secret if office else None
+    robot_values = _checked_robots(robots, stored_secret) if robots is not None else None
+    before = _audit_snapshot(office) if office else None
     office = office or Office(unit_id=unit_id, name=name)
     office.unit_id = unit_id
     office.name = name
@@ -54,8 +80,13 @@ def save_office(
     office.leader_email = (leader_email or "").strip() or None
     office.head_id = _checked_head(session, office, head_id)
     office.is_active = is_active
+    if robot_values is not None:
+        office.wecom_webhook, office.dingtalk_webhook, office.dingtalk_secret = robot_values
     session.add(office)
     session.flush()
+    after = _audit_snapshot(office)
+    if stored_secret and office.dingtalk_secret and office.dingtalk_secret != stored_secret:
+        after["dingtalk_secret_replaced"] = True  # "已设置" before and after hides a new key
     audit.record(
         session,
         actor=actor,
@@ -63,10 +94,55 @@ def save_office(
         object_type="office",
         object_id=office.id,
         before=before,
-        after=audit.snapshot(office, OFFICE_AUDIT_FIELDS),
+        after=after,
         ip=ip,
     )
     return office
+
+
+def _checked_robots(
+    robots: RobotSettings, stored_secret: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """(企业微信 webhook, 钉钉 webhook, 钉钉 secret) to store, or a DomainError."""
+    wecom = (robots.wecom_webhook or "").strip() or None
+    dingtalk = (robots.dingtalk_webhook or "").strip() or None
+    new_secret = (robots.dingtalk_secret or "").strip() or None
+    for field, url in (("wecom_webhook", wecom), ("dingtalk_webhook", dingtalk)):
+        problem = validate_webhook(url) if url else None
+        if problem:
+            raise DomainError(problem, field)
+    if new_secret is not None:
+        problem = validate_dingtalk_secret(new_secret)
+        if problem:
+            raise DomainError(problem, "dingtalk_secret")
+        if robots.clear_dingtalk_secret:
+            raise DomainError("填写了新密钥又勾选了“清除密钥”，请只选其一。", "dingtalk_secret")
+        if dingtalk is None:
+            raise DomainError("请同时填写钉钉自定义机器人 Webhook 地址。", "dingtalk_webhook")
+    if dingtalk is None:
+        # A secret without its robot is a credential kept for nothing.
+        return wecom, None, None
+    secret = new_secret or (None if robots.clear_dingtalk_secret else stored_secret)
+    if secret is None:
+        # This app always signs (加签): an unsigned 钉钉 robot accepts posts from anyone who
+        # learns its address.
+        message = (
+            "钉钉机器人仍在使用，不能清除加签密钥；请先清空钉钉 Webhook 地址，或填写新密钥。"
+            if robots.clear_dingtalk_secret and stored_secret
+            else "使用钉钉机器人须填写加签密钥（SEC 开头）。"
+        )
+        raise DomainError(message, "dingtalk_secret")
+    return wecom, dingtalk, secret
+
+
+def _audit_snapshot(office: Office) -> dict[str, Any]:
+    """The audited fields, with the robots' credentials masked and the secret only noted."""
+    values = audit.snapshot(office, OFFICE_AUDIT_FIELDS)
+    for name in ("wecom_webhook", "dingtalk_webhook"):
+        url = getattr(office, name)
+        values[name] = mask_url(url, keep=4) if url else None
+    values["dingtalk_secret"] = SECRET_SET if office.dingtalk_secret else None
+    return values
 
 
 def _checked_head(session: Session, office: Office, head_id: int | None) -> int | None:

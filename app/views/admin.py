@@ -45,8 +45,13 @@ def office_form(office_id: int | None = None):
             db, office=office, unit_id=form.unit_id.data, name=form.name.data,
             short_name=form.short_name.data, kind=form.kind.data, mailbox=form.mailbox.data,
             leader_name=form.leader_name.data, leader_email=form.leader_email.data,
-            head_id=form.head_id.data, is_active=form.is_active.data, actor=current_user,
-            ip=client_ip(),
+            head_id=form.head_id.data, is_active=form.is_active.data,
+            robots=office_service.RobotSettings(
+                wecom_webhook=form.wecom_webhook.data, dingtalk_webhook=form.dingtalk_webhook.data,
+                dingtalk_secret=form.dingtalk_secret.data,
+                clear_dingtalk_secret=form.clear_dingtalk_secret.data,
+            ),
+            actor=current_user, ip=client_ip(),
         ))  # fmt: skip
         if saved is not None:
             flash(f"已保存科室“{saved.name}”。", "success")
