@@ -23,19 +23,16 @@ from app.cli_calendar import holidays_cli
 from app.clock import utcnow
 from app.config import REPO_ROOT
 from app.core.errors import DomainError
-from app.core.reminder_policy import ReminderPolicy
 from app.core.report_parser import parse_report
 from app.core.report_types import ParseError
 from app.core.roles import Role
 from app.core.timefmt import format_date_cn, local_today
 from app.db import get_engine, session_scope
 from app.models import Commitment, Office, Task, Unit, User
-from app.notify.backends import mail_domain, make_sender
 from app.report_files import read_report_file
 from app.services import demo as demo_service
-from app.services import reminders, report_import
+from app.services import report_import
 from app.services import users as user_service
-from app.services.holidays import load_calendar
 
 instance_cli = AppGroup("instance", help="实例目录（本地配置、数据库、附件）。")
 db_cli = AppGroup("db", help="数据库迁移（Alembic）。")
@@ -352,24 +349,21 @@ def send_reminders_command(now_text: str | None, dry_run: bool) -> None:
     now = _parse_now(now_text)
     today = local_today(now, config["TIMEZONE"])
     with session_scope() as session:
-        calendar = load_calendar(session)
-        result = reminders.plan(
-            session, now=now, today=today, calendar=calendar, policy=ReminderPolicy(),
-            timezone=config["TIMEZONE"], base_url=config["BASE_URL"],
-        )  # fmt: skip
+        result = scheduler.plan_due(session, config, now)
         if dry_run:
             session.rollback()
     click.echo(f"{format_date_cn(today)}：到期提醒 {len(result.due)} 条，新写入发件箱 "
                f"{0 if dry_run else result.planned} 条。")  # fmt: skip
     for reminder in result.due:
         click.echo(f"  任务{reminder.task_id} {reminder.rule} → {'、'.join(reminder.to)}")
+    extras = {"每周任务提示": result.digests, "月度进展": result.summaries,
+              "系统提示": result.notices}  # fmt: skip
+    for label, count in extras.items():
+        if count:
+            click.echo(f"{label}：新写入发件箱 {0 if dry_run else count} 条。")
     if dry_run:
         return
-    with make_sender(config, current_app.instance_path) as sender:
-        delivered = reminders.deliver_pending(
-            get_engine(), sender=sender, now=now, from_address=config["MAIL_FROM"],
-            domain=mail_domain(config),
-        )  # fmt: skip
+    delivered = scheduler.deliver_due(current_app._get_current_object(), now)
     click.echo(f"已发送 {delivered.sent} 封，跳过 {delivered.skipped} 封，"
                f"稍后重试 {delivered.retried} 封，失败 {delivered.failed} 封。")  # fmt: skip
 

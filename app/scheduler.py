@@ -12,20 +12,21 @@ import fcntl
 import logging
 import time
 import zlib
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.pool import NullPool
+from sqlmodel import Session
 
 from app.clock import utcnow
-from app.core.reminder_policy import ReminderPolicy
-from app.core.timefmt import local_today
 from app.db import get_engine, is_sqlite, session_scope
 from app.notify.backends import mail_domain, make_sender
-from app.services import reminders
+from app.services import reminders, settings
 from app.services.holidays import load_calendar
 
 log = logging.getLogger(__name__)
@@ -34,24 +35,37 @@ LOCK_KEY = zlib.crc32(b"luoshi.scheduler")
 HEARTBEAT_FILE = "scheduler.heartbeat"
 
 
-def tick(app: Flask) -> reminders.DeliveryResult:
+def tick(app: Flask, now: datetime | None = None) -> reminders.DeliveryResult:
     """Plan what is due into the outbox, release rows a dead sweep left, deliver pending ones."""
     with app.app_context():
-        config, now = app.config, utcnow()
+        now = now or utcnow()
         with session_scope() as session:
-            reminders.plan(
-                session, now=now, today=local_today(now, config["TIMEZONE"]),
-                calendar=load_calendar(session), policy=ReminderPolicy(),
-                timezone=config["TIMEZONE"], base_url=config["BASE_URL"],
-            )  # fmt: skip
+            plan_due(session, app.config, now)
         reminders.release_stuck(get_engine(), now=now, older_than=timedelta(minutes=30))
-        with make_sender(config, app.instance_path) as sender:
-            result = reminders.deliver_pending(
-                get_engine(), sender=sender, now=now, from_address=config["MAIL_FROM"],
-                domain=mail_domain(config),
-            )  # fmt: skip
+        result = deliver_due(app, now)
         Path(app.instance_path, HEARTBEAT_FILE).write_text(now.isoformat(), encoding="utf-8")
         return result
+
+
+def plan_due(session: Session, config: Mapping[str, Any], now: datetime) -> reminders.SweepPlan:
+    """One sweep's planning with the policy in force (提醒设置)."""
+    return reminders.plan_sweep(
+        session, now=now, calendar=load_calendar(session),
+        policy=settings.reminder_policy(session), timezone=config["TIMEZONE"],
+        base_url=config["BASE_URL"],
+    )  # fmt: skip
+
+
+def deliver_due(app: Flask, now: datetime) -> reminders.DeliveryResult:
+    """Deliver pending rows by mail and, for offices that have them, by robot."""
+    from app.notify.robots import RobotSender
+
+    config = app.config
+    with make_sender(config, app.instance_path) as sender, RobotSender() as robots:
+        return reminders.deliver_pending(
+            get_engine(app), sender=sender, robots=robots, now=now,
+            from_address=config["MAIL_FROM"], domain=mail_domain(config),
+        )  # fmt: skip
 
 
 class LeaderLock:

@@ -60,3 +60,24 @@ OBJECT_LABELS: dict[str, str] = {
 def audit_action_label(action: str) -> str:
     """The Chinese name of an audit action (the code itself when unknown)."""
     return AUDIT_ACTION_LABELS.get(action, action)
+
+
+# 通知记录 (the notification log): the outbox's codes as the admin reads them. The keys are the
+# values stored in outbox.status / channel / kind; the order is the order of the filter lists.
+OUTBOX_STATUS_LABELS: dict[str, str] = {
+    "pending": "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败",
+    "skipped": "已跳过",
+}  # fmt: skip
+NOTIFY_CHANNEL_LABELS: dict[str, str] = {"email": "邮件", "wecom": "企业微信", "dingtalk": "钉钉"}
+NOTIFY_KIND_LABELS: dict[str, str] = {
+    "reminder": "催办提醒", "digest": "每周待办汇总", "summary": "月度情况汇总",
+    "notice": "系统通知",
+}  # fmt: skip
+# Resending is audited; registered here rather than inside the tables above so that the
+# notification log's additions stay in one place.
+AUDIT_ACTION_LABELS["notification.resend"] = "重发通知"
+AUDIT_ACTION_LABELS["settings.reminder_policy"] = "修改提醒设置"
+AUDIT_FAMILIES["settings"] = "系统设置"
+OBJECT_LABELS["setting"] = "设置"
+AUDIT_FAMILIES["notification"] = "通知"
+OBJECT_LABELS["outbox"] = "通知"

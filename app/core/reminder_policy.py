@@ -10,20 +10,178 @@ sent once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+import re
+from dataclasses import asdict, dataclass, replace
+from datetime import date, datetime, time, timedelta
 
 from app.core.lifecycle import TaskStatus
 from app.core.workdays import WorkCalendar
 
 CATCH_UP_WORKDAYS = 2  # how far back a sweep looks for reminders it has not sent
+# A digest or summary missed on its day (the server was down) still goes out within this many
+# working days; after that it would be stale.
+PERIODIC_CATCH_UP_WORKDAYS = 4
+MAX_BEFORE_WORKDAYS = 60
+MAX_EVERY_WORKDAYS = 30
 
 
 @dataclass(frozen=True)
 class ReminderPolicy:
+    """What the admin can change (提醒设置); the defaults are the issue's."""
+
     before_workdays: tuple[int, ...] = (10, 5, 1)
     overdue_every_workdays: int = 3
     submitted_after_workdays: int = 3
+    periodic: bool = True  # remind recurring duties (每月/每季度) of their report date
+    weekly_digest: bool = True  # each office, the first working day of the week
+    monthly_summary: bool = True  # leaders, the first working day of the month
+    send_time: time = time(9, 0)  # local time of the digest and the summary
+
+    def to_settings(self) -> dict:
+        """A JSON-able dict for the settings table."""
+        data = asdict(self)
+        data["before_workdays"] = list(self.before_workdays)
+        data["send_time"] = self.send_time.strftime("%H:%M")
+        return data
+
+    @classmethod
+    def from_settings(cls, data: dict | None) -> ReminderPolicy:
+        """The policy stored in DATA; a missing or unreadable value keeps its default, so a
+        damaged setting can never stop the reminders."""
+        policy = cls()
+        if not isinstance(data, dict):
+            return policy
+        fields = {
+            "before_workdays": "、".join(str(d) for d in data.get("before_workdays") or [])
+            if isinstance(data.get("before_workdays"), list) else None,
+            "overdue_every_workdays": data.get("overdue_every_workdays"),
+            "submitted_after_workdays": data.get("submitted_after_workdays"),
+            "send_time": data.get("send_time"),
+        }  # fmt: skip
+        for name, raw in fields.items():
+            if raw is None:
+                continue
+            value, error = _PARSERS[name](str(raw))
+            if error is None:
+                policy = replace(policy, **{name: value})
+        for flag in ("periodic", "weekly_digest", "monthly_summary"):
+            if isinstance(data.get(flag), bool):
+                policy = replace(policy, **{flag: data[flag]})
+        return policy
+
+
+def _parse_before(raw: str) -> tuple[tuple[int, ...] | None, str | None]:
+    parts = [p for p in re.split(r"[\s,，、;；]+", raw.strip()) if p]
+    if not parts:
+        return (), None  # no reminders before the deadline: allowed
+    if not all(p.isdigit() for p in parts):
+        return None, "请填写以逗号或顿号分隔的整数，例如：10、5、1。"
+    days = sorted({int(p) for p in parts}, reverse=True)
+    if days[-1] < 1 or days[0] > MAX_BEFORE_WORKDAYS:
+        return None, f"提前天数须在 1 至 {MAX_BEFORE_WORKDAYS} 个工作日之间。"
+    if len(days) > 6:
+        return None, "提前提醒最多设置 6 次。"
+    return tuple(days), None
+
+
+def _parse_every(raw: str) -> tuple[int | None, str | None]:
+    raw = raw.strip()
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_EVERY_WORKDAYS:
+        return None, f"请填写 1 至 {MAX_EVERY_WORKDAYS} 之间的整数（工作日）。"
+    return int(raw), None
+
+
+def _parse_time(raw: str) -> tuple[time | None, str | None]:
+    match = re.fullmatch(r"\s*([01]?\d|2[0-3])[:：]([0-5]\d)\s*", raw)
+    if not match:
+        return None, "请按“时:分”填写 00:00 至 23:59 之间的时间，例如 09:00。"
+    return time(int(match.group(1)), int(match.group(2))), None
+
+
+_PARSERS = {
+    "before_workdays": _parse_before,
+    "overdue_every_workdays": _parse_every,
+    "submitted_after_workdays": _parse_every,
+    "send_time": _parse_time,
+}
+
+
+def parse_policy_form(
+    fields: dict[str, str], flags: dict[str, bool]
+) -> tuple[ReminderPolicy | None, dict[str, str]]:
+    """The policy an admin typed, or None and a Chinese message per wrong field."""
+    values: dict = {}
+    errors: dict[str, str] = {}
+    for name, parse in _PARSERS.items():
+        value, error = parse(fields.get(name, ""))
+        if error:
+            errors[name] = error
+        else:
+            values[name] = value
+    if errors:
+        return None, errors
+    values.update({k: bool(flags.get(k)) for k in ("periodic", "weekly_digest",
+                                                    "monthly_summary")})  # fmt: skip
+    return ReminderPolicy(**values), {}
+
+
+# -- the weekly digest and the monthly summary ------------------------------------------------
+
+
+def first_workday_of_week(day: date, calendar: WorkCalendar) -> date | None:
+    """The first working day of DAY's week (Monday to Sunday), None if the week has none."""
+    monday = day - timedelta(days=day.weekday())
+    return _first_workday(monday, monday + timedelta(days=6), calendar)
+
+
+def first_workday_of_month(day: date, calendar: WorkCalendar) -> date | None:
+    first = day.replace(day=1)
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return _first_workday(first, last, calendar)
+
+
+def _first_workday(start: date, end: date, calendar: WorkCalendar) -> date | None:
+    day = start
+    while day <= end:
+        if calendar.is_workday(day):
+            return day
+        day += timedelta(days=1)
+    return None
+
+
+def _periodic_due(first: date | None, now_local: datetime, send_time: time,
+                  calendar: WorkCalendar) -> date | None:  # fmt: skip
+    today = now_local.date()
+    if first is None or not calendar.is_workday(today) or today < first:
+        return None
+    if calendar.workdays_between(first, today) > PERIODIC_CATCH_UP_WORKDAYS:
+        return None  # too late to be news: wait for the next one
+    if today == first and now_local.time() < send_time:
+        return None
+    return first
+
+
+def weekly_digest_due(
+    now_local: datetime, policy: ReminderPolicy, calendar: WorkCalendar
+) -> date | None:
+    """The day this week's digest belongs to (its first working day) if the digest is due at
+    NOW_LOCAL: from SEND_TIME on that day, or any later working day of the same week when the
+    sweep could not run then (the outbox key makes it once). None otherwise."""
+    if not policy.weekly_digest:
+        return None
+    first = first_workday_of_week(now_local.date(), calendar)
+    return _periodic_due(first, now_local, policy.send_time, calendar)
+
+
+def monthly_summary_due(
+    now_local: datetime, policy: ReminderPolicy, calendar: WorkCalendar
+) -> date | None:
+    """Like weekly_digest_due, for the leaders' summary on the month's first working day (sent
+    late at most PERIODIC_CATCH_UP_WORKDAYS working days after it)."""
+    if not policy.monthly_summary:
+        return None
+    first = first_workday_of_month(now_local.date(), calendar)
+    return _periodic_due(first, now_local, policy.send_time, calendar)
 
 
 @dataclass(frozen=True)
@@ -96,7 +254,8 @@ def _for_task(
     if task.status in (TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS):
         found += _before(task, policy, today, calendar, to)
         found += _due_and_overdue(task, policy, today, calendar, to, coordinators)
-        found += _periodic(task, today, calendar)
+        if policy.periodic:
+            found += _periodic(task, today, calendar)
     if task.status == TaskStatus.SUBMITTED and task.submitted_on and coordinators:
         found += _submitted(task, policy, today, calendar, coordinators)
     return [r for r in found if r.to]

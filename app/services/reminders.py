@@ -9,7 +9,7 @@ UPDATE (pending → sending, one row affected or someone else has it) and commit
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
@@ -19,16 +19,33 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from app.core import lifecycle
-from app.core.lifecycle import STATUS_LABELS, TaskStatus
-from app.core.reminder_policy import ReminderDue, ReminderPolicy, TaskFacts
+from app.core.lifecycle import OPEN_STATUSES, STATUS_LABELS, TaskStatus
+from app.core.reminder_policy import (
+    ReminderDue,
+    ReminderPolicy,
+    TaskFacts,
+    monthly_summary_due,
+    weekly_digest_due,
+)
 from app.core.reminder_policy import reminders_due as policy_reminders_due
-from app.core.timefmt import local_today
+from app.core.timefmt import local_today, to_local
 from app.core.workdays import WorkCalendar
 from app.models import Office, Outbox, ProgressUpdate, Task, TaskCooperatingOffice, User, UserRole
+from app.notify.digest import (
+    DigestTask,
+    Notice,
+    OfficeFigures,
+    build_notice_message,
+    calendar_warning,
+    leader_summary,
+    weekly_digest,
+)
 from app.notify.email import ReminderMail, build_message, subject_for
 
-EMAIL = "email"
-REMINDER = "reminder"
+log = logging.getLogger(__name__)
+EMAIL, WECOM, DINGTALK = "email", "wecom", "dingtalk"
+ROBOT_CHANNELS = (WECOM, DINGTALK)
+REMINDER, DIGEST, SUMMARY, NOTICE = "reminder", "digest", "summary", "notice"
 PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
 MAX_ATTEMPTS = 8
 _OPEN = [TaskStatus.ASSIGNED.value, TaskStatus.IN_PROGRESS.value]
@@ -178,6 +195,207 @@ def _insert_new(session: Session, rows: list[dict]) -> int:
     return max(result.rowcount or 0, 0)
 
 
+# -- digests, summaries, notices ----------------------------------------------------------------
+
+
+def _days_note(today: date, deadline: date, calendar: WorkCalendar) -> str:
+    left = calendar.workdays_between(today, deadline)
+    return f"距时限还有{left}个工作日" if left >= 0 else f"已逾期{-left}个工作日"
+
+
+def _notice_rows(notice: Notice, recipients, *, now, office_id=None, key_prefix: str) -> list:
+    return [
+        {
+            "channel": channel, "kind": notice.kind, "task_id": None, "office_id": office_id,
+            "recipient": recipient[:254], "subject": notice.subject[:255],
+            "body": notice.to_json(), "idempotency_key": f"{key_prefix}:{recipient}"[:255],
+            "status": PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now,
+        }
+        for channel, recipient in recipients
+    ]  # fmt: skip
+
+
+def _existing_keys(session: Session, prefix: str) -> set[str]:
+    query = select(Outbox.idempotency_key).where(Outbox.idempotency_key.startswith(prefix))
+    return set(session.exec(query))
+
+
+def _office_recipients(office: Office, members: dict[int, list[str]]) -> list[tuple[str, str]]:
+    """An office's e-mail (its mailbox, else its members) and its robots."""
+    emails = [office.mailbox] if office.mailbox else members.get(office.id, [])
+    found = [(EMAIL, e) for e in emails]
+    if office.wecom_webhook:
+        found.append((WECOM, f"office:{office.id}"))
+    if office.dingtalk_webhook and office.dingtalk_secret:
+        found.append((DINGTALK, f"office:{office.id}"))
+    return found
+
+
+def plan_weekly_digests(
+    session: Session, *, now: datetime, now_local: datetime, calendar: WorkCalendar,
+    policy: ReminderPolicy, base_url: str,
+) -> int:  # fmt: skip
+    """Each office's open tasks, red and yellow first, on the week's first working day.
+
+    The digest is worded once per office and week: offices that already have one are skipped
+    before any task is read, so the sweeps after Monday 09:00 cost one indexed lookup."""
+    week_of = weekly_digest_due(now_local, policy, calendar)
+    if week_of is None:
+        return 0
+    prefix = f"digest:{week_of.isoformat()}:"
+    done = {int(key.split(":")[2]) for key in _existing_keys(session, prefix)}
+    offices = [o for o in session.exec(select(Office).where(Office.is_active))
+               if o.id not in done]  # fmt: skip
+    if not offices:
+        return 0
+    tasks = _open_tasks_by_office(session, [o.id for o in offices])
+    members = _member_emails(session, [o.id for o in offices])
+    today, rows = now_local.date(), []
+    for office in offices:
+        items = [
+            DigestTask(t.id, t.title, t.deadline, STATUS_LABELS[TaskStatus(t.status)],
+                       lifecycle.light(t.status, t.deadline, today, calendar).value,
+                       _days_note(today, t.deadline, calendar))
+            for t in tasks.get(office.id, [])
+        ]  # fmt: skip
+        if not items:
+            continue  # nothing open: no mail
+        notice = weekly_digest(office.name, week_of, items, base_url)
+        for channel, recipient in _office_recipients(office, members):
+            rows += _notice_rows(notice, [(channel, recipient)], now=now, office_id=office.id,
+                                 key_prefix=f"{prefix}{office.id}:{channel}")  # fmt: skip
+    return _insert_new(session, rows)
+
+
+def _open_tasks_by_office(session: Session, office_ids: list[int]) -> dict[int, list[Task]]:
+    """Open tasks each office leads or cooperates on."""
+    open_values = [s.value for s in OPEN_STATUSES]
+    found: dict[int, list[Task]] = {}
+    lead = select(Task).where(Task.lead_office_id.in_(office_ids), Task.status.in_(open_values))
+    for task in session.exec(lead):
+        found.setdefault(task.lead_office_id, []).append(task)
+    cooperating = (
+        select(TaskCooperatingOffice.office_id, Task)
+        .join(Task, Task.id == TaskCooperatingOffice.task_id)
+        .where(TaskCooperatingOffice.office_id.in_(office_ids), Task.status.in_(open_values))
+    )
+    for office_id, task in session.exec(cooperating):
+        found.setdefault(office_id, []).append(task)
+    return found
+
+
+def _member_emails(session: Session, office_ids: list[int]) -> dict[int, list[str]]:
+    rows = session.exec(
+        select(User.office_id, User.email)
+        .where(User.office_id.in_(office_ids), User.is_active, User.email.is_not(None))
+        .order_by(User.id)
+    )  # fmt: skip
+    found: dict[int, list[str]] = {}
+    for office_id, email in rows:
+        found.setdefault(office_id, []).append(email)
+    return found
+
+
+def _role_emails(session: Session, role: str) -> list[str]:
+    rows = session.exec(
+        select(User.email).join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role == role, User.is_active, User.email.is_not(None))
+    )  # fmt: skip
+    return sorted(set(rows))
+
+
+def plan_leader_summary(
+    session: Session, *, now: datetime, now_local: datetime, calendar: WorkCalendar,
+    policy: ReminderPolicy, base_url: str,
+) -> int:  # fmt: skip
+    """The month's progress to every leader, on the month's first working day."""
+    month_of = monthly_summary_due(now_local, policy, calendar)
+    if month_of is None:
+        return 0
+    prefix = f"summary:{month_of.isoformat()}:"
+    leaders = [e for e in _role_emails(session, "leader")
+               if f"{prefix}email:{e}"[:255] not in _existing_keys(session, prefix)]  # fmt: skip
+    if not leaders:
+        return 0
+    notice = leader_summary(month_of, now_local.date(), _office_figures(session, now_local.date(),
+                            calendar), base_url)  # fmt: skip
+    rows = _notice_rows(notice, [(EMAIL, e) for e in leaders], now=now,
+                        key_prefix=f"{prefix}email")  # fmt: skip
+    return _insert_new(session, rows)
+
+
+def _office_figures(session: Session, today: date, calendar: WorkCalendar) -> list[OfficeFigures]:
+    """Per office: tasks, closed, open, red, yellow (cancelled tasks do not count)."""
+    names = {o.id: o.name for o in session.exec(select(Office))}
+    counts: dict[int, dict[str, int]] = {}
+    rows = session.exec(
+        select(Task.lead_office_id, Task.status, Task.deadline)
+        .where(Task.status != TaskStatus.CANCELLED.value)
+    )  # fmt: skip
+    for office_id, status, deadline in rows:
+        c = counts.setdefault(office_id, {"total": 0, "closed": 0, "open": 0, "red": 0,
+                                          "yellow": 0})  # fmt: skip
+        c["total"] += 1
+        if status == TaskStatus.CLOSED.value:
+            c["closed"] += 1
+            continue
+        c["open"] += 1
+        shade = lifecycle.light(status, deadline, today, calendar)
+        if shade.value in ("red", "yellow"):
+            c[shade.value] += 1
+    return [OfficeFigures(names[i], **c) for i, c in counts.items()]
+
+
+def warn_unknown_year(
+    session: Session, *, now: datetime, today: date, calendar: WorkCalendar, base_url: str
+) -> int:
+    """Once per year and admin: the calendar has no holidays for this year, so reminders fall
+    back to Monday–Friday until somebody imports them."""
+    if calendar.is_known(today.year):
+        return 0
+    admins = _role_emails(session, "admin")
+    if not admins:
+        log.warning(
+            "工作日历缺少%s年的节假日安排，且没有填写邮箱的系统管理员可以提醒。", today.year
+        )
+        return 0
+    notice = calendar_warning(today.year, base_url)
+    return _insert_new(session, _notice_rows(
+        notice, [(EMAIL, e) for e in admins], now=now,
+        key_prefix=f"notice:calendar:{today.year}:email",
+    ))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    due: list[ReminderDue]
+    planned: int  # new reminder rows
+    digests: int
+    summaries: int
+    notices: int
+
+
+def plan_sweep(
+    session: Session, *, now: datetime, calendar: WorkCalendar, policy: ReminderPolicy,
+    timezone: str, base_url: str,
+) -> SweepPlan:  # fmt: skip
+    """Everything a sweep at NOW writes to the outbox: reminders, digests, the leaders'
+    summary and the unknown-year notice."""
+    now_local = to_local(now, timezone)
+    today = now_local.date()
+    result = plan(session, now=now, today=today, calendar=calendar, policy=policy,
+                  timezone=timezone, base_url=base_url)  # fmt: skip
+    common = {"now": now, "now_local": now_local, "calendar": calendar, "policy": policy,
+              "base_url": base_url}  # fmt: skip
+    return SweepPlan(
+        result.due,
+        result.planned,
+        plan_weekly_digests(session, **common),
+        plan_leader_summary(session, **common),
+        warn_unknown_year(session, now=now, today=today, calendar=calendar, base_url=base_url),
+    )
+
+
 # -- delivery ---------------------------------------------------------------------------------
 
 
@@ -191,20 +409,33 @@ class DeliveryResult:
 
 def deliver_pending(
     engine: Engine, *, sender, now: datetime, from_address: str, domain: str,
-    limit: int = 1000, still_open: Callable[[Session, int], bool] | None = None,
+    limit: int = 1000, robots=None,
 ) -> DeliveryResult:  # fmt: skip
-    """Deliver due outbox rows, each claimed atomically and committed on its own."""
+    """Deliver due outbox rows, each claimed atomically and committed on its own. Robot rows
+    wait for a sweep that has a ROBOTS sender (app.notify.robots.RobotSender)."""
+    channels = [EMAIL, *(ROBOT_CHANNELS if robots is not None else ())]
     counts = {"sent": 0, "skipped": 0, "retried": 0, "failed": 0}
     with Session(engine) as session:
         ids = list(session.exec(
-            select(Outbox.id).where(Outbox.status == PENDING, Outbox.next_attempt_at <= now)
+            select(Outbox.id).where(Outbox.status == PENDING, Outbox.next_attempt_at <= now,
+                                    Outbox.channel.in_(channels))
             .order_by(Outbox.id).limit(limit)
         ))  # fmt: skip
+    context = _Delivery(sender, robots, now, from_address, domain)
     for outbox_id in ids:
-        outcome = _deliver_one(engine, outbox_id, sender, now, from_address, domain)
+        outcome = _deliver_one(engine, outbox_id, context)
         if outcome:
             counts[outcome] += 1
     return DeliveryResult(**counts)
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    sender: object
+    robots: object
+    now: datetime
+    from_address: str
+    domain: str
 
 
 def _claim(engine: Engine, outbox_id: int, now: datetime) -> bool:
@@ -218,33 +449,75 @@ def _claim(engine: Engine, outbox_id: int, now: datetime) -> bool:
         return result.rowcount == 1
 
 
-def _deliver_one(engine, outbox_id, sender, now, from_address, domain) -> str | None:
+def _deliver_one(engine: Engine, outbox_id: int, context: _Delivery) -> str | None:
     from app.notify.smtp import DeliveryError
 
-    if not _claim(engine, outbox_id, now):
+    if not _claim(engine, outbox_id, context.now):
         return None  # another sweep has it
     with Session(engine) as session:
         row = session.get(Outbox, outbox_id)
-        mail = _mail_from_json(row.body)
-        task = session.get(Task, mail.task_id)
-        if task is None or not lifecycle.is_open(task.status):
-            row.status, row.last_error = SKIPPED, "任务已办结或撤销，不再提醒。"
-            outcome = "skipped"
-        else:
-            try:
-                sender.send(build_message(mail, sender=from_address, domain=domain, now=now))
-                row.status, row.sent_at, row.last_error = SENT, now, None
+        try:
+            skip_reason = _send(session, row, context)
+            if skip_reason:
+                row.status, row.last_error, outcome = SKIPPED, skip_reason, "skipped"
+            else:
+                row.status, row.sent_at, row.last_error = SENT, context.now, None
                 outcome = "sent"
-            except DeliveryError as error:
-                row.last_error = error.message[:2000]
-                if error.permanent or row.attempts >= MAX_ATTEMPTS:
-                    row.status, outcome = FAILED, "failed"
-                else:
-                    row.status, outcome = PENDING, "retried"
-                    row.next_attempt_at = now + _backoff(row.attempts)
+        except DeliveryError as error:
+            outcome = _after_failure(row, error, context.now)
         session.add(row)
         session.commit()
         return outcome
+
+
+def _after_failure(row: Outbox, error, now: datetime) -> str:
+    row.last_error = error.message[:2000]
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:  # a robot's rate limit: not the message's fault, not a try
+        row.status, row.attempts = PENDING, max(row.attempts - 1, 0)
+        row.next_attempt_at = now + timedelta(seconds=max(retry_after, 1))
+        return "retried"
+    if error.permanent or row.attempts >= MAX_ATTEMPTS:
+        row.status = FAILED
+        return "failed"
+    row.status, row.next_attempt_at = PENDING, now + _backoff(row.attempts)
+    return "retried"
+
+
+def _send(session: Session, row: Outbox, context: _Delivery) -> str | None:
+    """Hand ROW over to its channel; a reason instead when it must not be sent any more."""
+    if row.kind == REMINDER:
+        mail = _mail_from_json(row.body)
+        task = session.get(Task, mail.task_id)
+        if task is None or not lifecycle.is_open(task.status):
+            return "任务已办结或撤销，不再提醒。"
+        context.sender.send(build_message(mail, sender=context.from_address,
+                                          domain=context.domain, now=context.now))  # fmt: skip
+        return None
+    notice = Notice.from_json(row.body)
+    if row.channel == EMAIL:
+        context.sender.send(build_notice_message(
+            notice, to=(row.recipient,), sender=context.from_address, domain=context.domain,
+            now=context.now,
+        ))  # fmt: skip
+        return None
+    return _send_robot(session, row, notice, context.robots)
+
+
+def _send_robot(session: Session, row: Outbox, notice: Notice, robots) -> str | None:
+    from app.notify.robots import RobotMessage
+
+    office = session.get(Office, row.office_id) if row.office_id else None
+    message = RobotMessage(title=notice.subject, markdown=notice.markdown)
+    if row.channel == WECOM:
+        if office is None or not office.wecom_webhook:
+            return "该单位已不再配置企业微信机器人。"
+        robots.send_wecom(office.wecom_webhook, message)
+        return None
+    if office is None or not (office.dingtalk_webhook and office.dingtalk_secret):
+        return "该单位已不再配置钉钉机器人。"
+    robots.send_dingtalk(office.dingtalk_webhook, office.dingtalk_secret, message)
+    return None
 
 
 def release_stuck(engine: Engine, *, now: datetime, older_than: timedelta) -> int:

@@ -23,13 +23,17 @@ def register_blueprints(app: Flask) -> None:
         calendar,
         errors,
         main,
+        notifications,
         offices,
         reports,
         review,
+        settings,
         tasks,
     )
 
-    for module in (auth, main, tasks, offices, reports, review, admin, calendar, audit):
+    modules = (auth, main, tasks, offices, reports, review, admin, calendar, audit, settings,
+               notifications)  # fmt: skip
+    for module in modules:
         app.register_blueprint(module.bp)
     errors.init_app(app)
 

@@ -1,0 +1,240 @@
+"""Messages that are not about one task: an office's weekly digest, the leaders' monthly
+summary, a notice to the admins. Pure: every value comes in, a worded Notice goes out.
+
+A Notice carries the same content three ways: plain text and HTML for e-mail, markdown for the
+企业微信/钉钉 robots. It is worded when planned and stored in the outbox as JSON, so a digest
+says what was true at 09:00 on Monday even if it is delivered later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from markupsafe import Markup, escape
+
+from app.core.lifecycle import Light
+from app.core.timefmt import format_date_cn, to_local
+
+__all__ = [
+    "DigestTask",
+    "Notice",
+    "OfficeFigures",
+    "build_notice_message",
+    "calendar_warning",
+    "leader_summary",
+    "order_for_digest",
+    "weekly_digest",
+]
+
+LIGHT_WORDS = {Light.RED.value: "红灯", Light.YELLOW.value: "黄灯", Light.GREEN.value: "绿灯"}
+_LIGHT_ORDER = {Light.RED.value: 0, Light.YELLOW.value: 1, Light.GREEN.value: 2}
+ROBOT_LIST_LIMIT = 30  # a group chat is no place for a long list: the rest is a link
+
+
+@dataclass(frozen=True)
+class DigestTask:
+    task_id: int
+    title: str
+    deadline: date
+    status_label: str
+    light: str  # a Light value
+    note: str  # 距时限还有5个工作日 / 已逾期3个工作日
+
+
+@dataclass(frozen=True)
+class OfficeFigures:
+    office_name: str
+    total: int
+    closed: int
+    open: int
+    red: int
+    yellow: int
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str  # digest, summary, notice
+    key: str  # stable, ASCII: names the message in Message-IDs
+    subject: str
+    text: str
+    html: str
+    markdown: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Notice:
+        data = json.loads(text)
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+
+
+def order_for_digest(tasks: list[DigestTask]) -> list[DigestTask]:
+    """Red first, then yellow, then green; nearest deadline first within each."""
+    return sorted(tasks, key=lambda t: (_LIGHT_ORDER.get(t.light, 3), t.deadline, t.task_id))
+
+
+def _task_link(base_url: str, task_id: int) -> str:
+    return f"{base_url.rstrip('/')}/tasks/{task_id}"
+
+
+def _html_page(subject: str, body: Markup) -> str:
+    return str(
+        Markup(
+            "<!DOCTYPE html>\n"
+            '<html lang="zh-CN"><head><meta charset="utf-8"><title>{}</title></head>\n'
+            '<body style="font-family:sans-serif;font-size:14px;line-height:1.6">\n{}'
+            '<p style="color:#666;font-size:12px">'
+            "本邮件由落实督办系统自动发送，请勿直接回复。</p>\n"
+            "</body></html>\n"
+        ).format(subject, body)
+    )
+
+
+def _html_table(headers: list[str], rows: list[list[str]]) -> Markup:
+    head = Markup("").join(
+        Markup('<th align="left" style="padding:2px 8px">{}</th>').format(h) for h in headers
+    )
+    body = Markup("").join(
+        Markup("<tr>{}</tr>\n").format(
+            Markup("").join(Markup('<td style="padding:2px 8px">{}</td>').format(c) for c in row)
+        )
+        for row in rows
+    )
+    return Markup('<table border="1" cellspacing="0">\n<tr>{}</tr>\n{}</table>\n').format(
+        head, body
+    )
+
+
+def weekly_digest(
+    office_name: str, week_of: date, tasks: list[DigestTask], base_url: str
+) -> Notice:
+    """An office's open tasks for the week of WEEK_OF (its first working day)."""
+    ordered = order_for_digest(tasks)
+    counts = {light: sum(1 for t in ordered if t.light == light) for light in LIGHT_WORDS}
+    subject = f"【每周任务提示】{office_name}：在办任务{len(ordered)}项"
+    if counts[Light.RED.value]:
+        subject += f"，其中已逾期{counts[Light.RED.value]}项"
+    summary = (
+        f"截至{format_date_cn(week_of)}，{office_name}共有在办任务{len(ordered)}项："
+        f"红灯（已逾期）{counts['red']}项，黄灯（临近时限）{counts['yellow']}项，"
+        f"绿灯（正常推进）{counts['green']}项。红灯、黄灯任务排在前面，请优先办理。"
+    )
+    lines = ["您好：", "", summary, ""]
+    for number, task in enumerate(ordered, 1):
+        lines.append(
+            f"{number}. [{LIGHT_WORDS.get(task.light, '')}] {task.title}"
+            f"（时限：{format_date_cn(task.deadline)}，{task.status_label}，{task.note}）"
+        )
+        lines.append(f"   {_task_link(base_url, task.task_id)}")
+    lines += ["", f"查看全部：{base_url.rstrip('/')}/tasks/mine", ""]
+    rows = [
+        [
+            str(n), LIGHT_WORDS.get(t.light, ""),
+            Markup('<a href="{}">{}</a>').format(_task_link(base_url, t.task_id), t.title),
+            format_date_cn(t.deadline), t.status_label, t.note,
+        ]
+        for n, t in enumerate(ordered, 1)
+    ]  # fmt: skip
+    html = _html_page(
+        subject,
+        Markup("<p>您好：</p>\n<p>{}</p>\n{}").format(
+            summary, _html_table(["序号", "亮灯", "任务", "时限", "状态", "时限提示"], rows)
+        ),
+    )
+    markdown_lines = [f"### {subject}", summary, ""]
+    for number, task in enumerate(ordered[:ROBOT_LIST_LIMIT], 1):
+        markdown_lines.append(
+            f"{number}. **{LIGHT_WORDS.get(task.light, '')}** "
+            f"[{_md(task.title)}]({_task_link(base_url, task.task_id)})"
+            f" 时限{format_date_cn(task.deadline)}，{task.note}"
+        )
+    if len(ordered) > ROBOT_LIST_LIMIT:
+        markdown_lines.append(f"……另有{len(ordered) - ROBOT_LIST_LIMIT}项，请登录系统查看。")
+    key = f"digest.{week_of.isoformat()}.{_ascii(office_name)}"
+    return Notice("digest", key, subject, "\n".join(lines), html, "\n".join(markdown_lines))
+
+
+def leader_summary(
+    month_of: date, as_of: date, offices: list[OfficeFigures], base_url: str
+) -> Notice:
+    """The month's progress at a glance, for leaders: totals and a row per office, offices
+    with overdue tasks first."""
+    total = sum(o.total for o in offices)
+    closed = sum(o.closed for o in offices)
+    red = sum(o.red for o in offices)
+    rate = f"{closed / total:.0%}" if total else "—"
+    subject = f"【月度进展】{month_of.year}年{month_of.month}月法治政府建设任务落实情况"
+    summary = (
+        f"截至{format_date_cn(as_of)}，共有任务{total}项，已办结{closed}项（{rate}），"
+        f"在办{total - closed}项，其中已逾期{red}项。"
+    )
+    ordered = sorted(offices, key=lambda o: (-o.red, -o.yellow, -o.open, o.office_name))
+    lines = ["各位领导：", "", summary, "", "各单位情况（逾期多的在前）："]
+    for o in ordered:
+        lines.append(
+            f"  {o.office_name}：共{o.total}项，已办结{o.closed}项，在办{o.open}项，"
+            f"逾期{o.red}项，临近时限{o.yellow}项"
+        )
+    lines += ["", f"详情请登录系统查看：{base_url.rstrip('/')}/review/", ""]
+    rows = [[o.office_name, str(o.total), str(o.closed), str(o.open), str(o.red), str(o.yellow)]
+            for o in ordered]  # fmt: skip
+    html = _html_page(
+        subject,
+        Markup("<p>各位领导：</p>\n<p>{}</p>\n{}").format(
+            summary,
+            _html_table(["单位", "任务", "已办结", "在办", "逾期", "临近时限"], rows),
+        ),
+    )
+    markdown = "\n".join([f"### {subject}", summary])
+    key = f"summary.{month_of.isoformat()}"
+    return Notice("summary", key, subject, "\n".join(lines), html, markdown)
+
+
+def calendar_warning(year: int, base_url: str) -> Notice:
+    """Tell the admins the working-day calendar does not know YEAR."""
+    subject = f"【系统提示】工作日历缺少{year}年的节假日安排"
+    text = (
+        f"系统管理员：\n\n工作日历中没有{year}年的法定节假日和调休安排。在补充之前，提醒按周一至"
+        f"周五发送，节假日当天也可能发送提醒，时限的工作日计算也可能不准。\n\n"
+        f"请在国务院办公厅公布{year}年节假日安排后，到“工作日历”页面导入或录入：\n"
+        f"{base_url.rstrip('/')}/admin/calendar/?year={year}\n"
+    )
+    html = _html_page(subject, Markup("<p>{}</p>").format(escape(text)))
+    return Notice("notice", f"calendar.{year}", subject, text, html, f"### {subject}")
+
+
+def _md(text: str) -> str:
+    """Markdown-safe task titles: brackets would break the link syntax."""
+    return text.replace("[", "［").replace("]", "］")
+
+
+def _ascii(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def build_notice_message(
+    notice: Notice, *, to: tuple[str, ...], sender: str, sender_name: str = "落实督办系统",
+    domain: str, now: datetime, timezone: str = "Asia/Shanghai",
+) -> EmailMessage:  # fmt: skip
+    """NOTICE as multipart/alternative text + HTML, with a Message-ID stable across retries."""
+    if not to:
+        raise ValueError(f"notice {notice.key} has no recipients")
+    message = EmailMessage()
+    message["Subject"] = notice.subject
+    message["From"] = Address(display_name=sender_name, addr_spec=sender)
+    message["To"] = tuple(Address(addr_spec=a) for a in to)
+    message["Date"] = format_datetime(to_local(now, timezone))
+    recipients = hashlib.sha256("\n".join(sorted(a.lower() for a in to)).encode()).hexdigest()
+    message["Message-ID"] = f"<{notice.key}.{recipients[:16]}@{domain}>"
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
+    message.set_content(notice.text, cte="base64")
+    message.add_alternative(notice.html, subtype="html", cte="base64")
+    return message
