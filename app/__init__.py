@@ -6,8 +6,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from app.config import DEFAULTS, REPO_ROOT, default_database_url, instance_path
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """<int:…> limited to what an INTEGER column holds: a larger number is no id of ours, so
+    it is a 404 rather than an overflow in the database driver."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -33,6 +43,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     access.init_app(app)
     db.init_app(app)
+    # Before the routes are added: their <int:…> parts compile with the converter in force.
+    app.url_map.converters["int"] = DatabaseIdConverter
     views.register_blueprints(app)
     templating.init_app(app)
     cli.init_app(app)

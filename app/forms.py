@@ -19,13 +19,28 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.core.glossary import AUDIT_FAMILIES, OFFICE_KIND_LABELS
 from app.core.roles import ROLE_LABELS
 
 REQUIRED = "此项为必填项。"
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # dates outside these are typing mistakes, not plans
+
+
+def plausible_date(form: FlaskForm, field) -> None:
+    """Refuse dates no plan of this app can have (and that overflow date arithmetic)."""
+    if field.data is not None and not FIRST_YEAR <= field.data.year <= LAST_YEAR:
+        field.data = None
+        raise ValidationError(f"日期须在{FIRST_YEAR}年至{LAST_YEAR}年之间。")
 
 
 def options(pairs: Iterable[tuple[object, str]]) -> list[SelectChoice]:
@@ -145,8 +160,8 @@ class TaskFilterForm(Form):
     year = IntegerField(
         "报告年度", validators=[Optional(), NumberRange(2000, 2100, "年度应在2000至2100之间。")]
     )
-    due_from = DateField("时限自", validators=[Optional()])
-    due_to = DateField("时限至", validators=[Optional()])
+    due_from = DateField("时限自", validators=[Optional(), plausible_date])
+    due_to = DateField("时限至", validators=[Optional(), plausible_date])
     sort = SelectField("排序", validate_choice=False)
     report = HiddenField()
     commitment = HiddenField()
@@ -159,7 +174,7 @@ class BulkForm(Form):
         "批量操作", choices=options([("reassign", "批量交办"), ("extend", "批量调整时限")])
     )
     office_id = SelectField("交办给", coerce=_office_choice, validate_choice=False)
-    new_deadline = DateField("新时限", validators=[Optional()])
+    new_deadline = DateField("新时限", validators=[Optional(), plausible_date])
     reason = StringField("理由", validators=[DataRequired(REQUIRED), Length(max=500)])
 
 
@@ -174,8 +189,8 @@ class AuditFilterForm(Form):
         validate_choice=False,
     )
     actor = StringField("操作人", validators=[Optional(), Length(max=64)])
-    date_from = DateField("起始日期", validators=[Optional()])
-    date_to = DateField("截止日期", validators=[Optional()])
+    date_from = DateField("起始日期", validators=[Optional(), plausible_date])
+    date_to = DateField("截止日期", validators=[Optional(), plausible_date])
 
 
 class ImportUploadForm(Form):

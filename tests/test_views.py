@@ -114,3 +114,30 @@ def test_form_fields_are_labelled(client, world: World) -> None:
     ids = set(re.findall(r'<(?:input|select)[^>]*\bid="([^"]+)"', html)) - {"csrf_token"}
     labelled = set(re.findall(r'<label[^>]*for="([^"]+)"', html))
     assert ids and ids <= labelled
+
+
+def test_ids_too_large_for_the_database_are_404_not_500(client, db) -> None:
+    from tests.factories import make_world
+
+    make_world(db)
+    db.commit()
+    login(client, "coord1")
+    for url in ("/tasks/99999999999999999999999", "/tasks/2147483648",
+                "/offices/99999999999999999999", "/reports/9223372036854775808"):  # fmt: skip
+        assert client.get(url).status_code == 404, url
+
+
+def test_dates_no_plan_can_have_are_refused_not_500(client, db) -> None:
+    from tests.factories import make_world
+
+    make_world(db)
+    db.commit()
+    login(client, "auditor1")
+    page = client.get("/audit/?date_to=9999-12-31&date_from=0001-01-01")
+    assert page.status_code == 200
+    assert "日期须在2000年至2100年之间" in page.get_data(as_text=True)
+    client.post("/logout")
+    login(client, "coord1")
+    page = client.get("/tasks/?due_to=9999-12-31")
+    assert page.status_code == 200
+    assert "日期须在2000年至2100年之间" in page.get_data(as_text=True)
