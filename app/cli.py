@@ -25,6 +25,7 @@ from app.config import REPO_ROOT
 from app.core.errors import DomainError
 from app.core.report_parser import parse_report
 from app.core.report_types import ParseError
+from app.core.review import parse_as_of
 from app.core.roles import Role
 from app.core.timefmt import format_date_cn, local_today
 from app.db import get_engine, session_scope
@@ -32,7 +33,9 @@ from app.models import Commitment, Office, Task, Unit, User
 from app.report_files import read_report_file
 from app.services import demo as demo_service
 from app.services import report_import
+from app.services import review as review_service
 from app.services import users as user_service
+from app.services.holidays import CLI_ACTOR, load_calendar
 
 instance_cli = AppGroup("instance", help="实例目录（本地配置、数据库、附件）。")
 db_cli = AppGroup("db", help="数据库迁移（Alembic）。")
@@ -43,7 +46,8 @@ users_cli = AppGroup("users", help="用户账号。")
 def init_app(app: Flask) -> None:
     """Register the command groups."""
     commands = (instance_cli, db_cli, demo_cli, users_cli, holidays_cli, parse_report_command,
-                import_report_command, send_reminders_command, scheduler_command)  # fmt: skip
+                import_report_command, send_reminders_command, scheduler_command,
+                review_command, draft_report_command)  # fmt: skip
     for command in commands:
         app.cli.add_command(command)
 
@@ -382,3 +386,93 @@ def scheduler_command(once: bool) -> None:
         return
     click.echo("提醒调度进程已启动（每5分钟一次）。按 Ctrl+C 停止。")
     scheduler.run(app)
+
+
+# -- progress review ----------------------------------------------------------------------------
+
+
+@click.command("review")
+@click.option("--as-of", "as_of_text", help="统计截至日期（YYYY-MM-DD，缺省为今天）。")
+@click.option("--format", "kind", help="docx（督查通报）或 xlsx（数据表）；缺省按文件扩展名。")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="输出文件。")
+@with_appcontext
+def review_command(as_of_text: str | None, kind: str | None, output: str) -> None:
+    """Write the progress review (进度通报) at a date as .docx or .xlsx."""
+    timezone = current_app.config["TIMEZONE"]
+    as_of, error = parse_as_of(as_of_text, local_today(utcnow(), timezone))
+    kind = (kind or Path(output).suffix.removeprefix(".")).lower()
+    if error or kind not in ("docx", "xlsx"):
+        wrong_format = "请用 --format 指定 docx 或 xlsx（或使用 .docx/.xlsx 扩展名）。"
+        click.echo(error or wrong_format, err=True)
+        sys.exit(2)
+    target = Path(output)
+    if not target.parent.is_dir():
+        fail(f"目录不存在：{target.parent}")
+    with session_scope() as session:
+        figures = review_service.load_figures(session, as_of=as_of, calendar=load_calendar(session),
+                                              tz=ZoneInfo(timezone))  # fmt: skip
+        body = (review_service.export_docx(figures, review_service.masthead(session, as_of=as_of))
+                if kind == "docx" else review_service.export_xlsx(figures))  # fmt: skip
+        partial = target.with_name(f".{target.name}.part")
+        try:  # the whole file or nothing: written aside, then moved into place
+            partial.write_bytes(body)
+            partial.replace(target)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            session.rollback()
+            fail(f"无法写入文件：{exc.strerror or exc}")
+        review_service.record_export(session, as_of=as_of, kind=kind, actor=None,
+                                     actor_login=CLI_ACTOR)  # fmt: skip
+    click.echo(f"已导出截至{format_date_cn(as_of)}的进度通报：{target}（任务{figures.total}项，"
+               f"已办结{figures.closed}项，逾期{figures.overdue}项）")  # fmt: skip
+
+
+# -- next year's report draft -----------------------------------------------------------------
+
+
+@click.command("draft-report")
+@click.option("--year", type=click.IntRange(2000, 2100), required=True,
+              help="报告年度N：生成《关于N年度法治政府建设情况的报告》初稿，依据N-1年度报告的"
+                   "下一步打算在N年的落实情况。")  # fmt: skip
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="输出文件：.docx、.md 或 .txt。")  # fmt: skip
+@click.option("--unit", "unit_name", help="单位名称或简称（只有一个单位时可省略）。")
+@click.option("--saved", is_flag=True, help="导出网页上保存的当前版本，而不是按任务重新生成。")
+@with_appcontext
+def draft_report_command(year: int, output: str, unit_name: str | None, saved: bool) -> None:
+    """Write next year's report draft (the report on YEAR) as .docx, .md or .txt."""
+    from app.services import drafts
+
+    fmt, target = Path(output).suffix.lower().removeprefix("."), Path(output)
+    if fmt not in drafts.EXPORT_FORMATS:
+        fail("输出文件的扩展名须为 .docx、.md 或 .txt。")
+    if not target.parent.is_dir():
+        fail(f"目录不存在：{target.parent}")
+    with session_scope() as session:
+        unit = _find_unit(session, unit_name)
+        try:
+            report = drafts.source_report(session, unit.id, year)
+            number, content = _draft_content(session, report, saved)
+            body = drafts.render(content, fmt)
+        except DomainError as exc:
+            fail(exc.message)
+        try:
+            target.write_bytes(body)
+        except OSError as exc:
+            fail(f"无法写入文件：{exc.strerror or exc}")
+    version = f"第{number}版" if number else "按任务办理情况生成"
+    click.echo(f"已写入{content.title}（{version}，依据{report.year}年度报告）：{target}")
+
+
+def _draft_content(session, report, saved: bool):
+    """(version number or None, the draft): the saved current version, or generated afresh."""
+    from app.services import drafts
+
+    if not saved:
+        timezone = current_app.config["TIMEZONE"]
+        return None, drafts.fresh(session, report, today=local_today(utcnow(), timezone),
+                                  timezone=timezone)  # fmt: skip
+    draft = drafts.draft_of(session, report.unit_id, drafts.tracked_year(report))
+    if draft is None or not draft.current_version:
+        raise DomainError(f"{drafts.tracked_year(report)}年度报告初稿尚未在网页上生成和保存。")
+    return draft.current_version, drafts.current(session, draft)[1]

@@ -227,6 +227,8 @@ class Task(SQLModel, table=True):
         # The unfiltered list pages through tasks by deadline: stop after a page, not a sort.
         Index("ix_task_deadline_id", "deadline", "id"),
         Index("ix_task_lead_office_id_status", "lead_office_id", "status"),
+        # Recurring duties (每月/每季度) for the reminder sweep, without reading every open task.
+        Index("ix_task_recurrence_status", "recurrence", "status"),
     )
     id: int | None = Field(default=None, primary_key=True)
     commitment_id: int | None = Field(default=None, sa_column=_fk("commitment.id", nullable=True))
@@ -430,3 +432,40 @@ class AuditEvent(SQLModel, table=True):
     after: dict | None = Field(default=None, sa_type=JSON)
     ip: str | None = Field(default=None, max_length=45)
     at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class ReportDraft(SQLModel, table=True):
+    """Next year's report as drafted from a tracked year (关于YEAR年度…的报告); the text is in
+    its versions, the newest being CURRENT_VERSION."""
+
+    __tablename__ = "report_draft"
+    __table_args__ = (UniqueConstraint("unit_id", "year"),)
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(sa_column=_fk("unit.id", nullable=False))
+    # The year reported on: the year in which SOURCE_REPORT's 下一步打算 were tracked.
+    year: int
+    # The imported report of YEAR - 1 whose commitments and tasks the draft is made from.
+    source_report_id: int = Field(sa_column=_fk("report.id", nullable=False))
+    title: str = Field(max_length=200)
+    # Saving on top of a version that is no longer current is refused (optimistic check).
+    current_version: int = Field(default=0)
+    created_by_id: int | None = Field(default=None, sa_column=_fk("app_user.id", nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_by_id: int | None = Field(default=None, sa_column=_fk("app_user.id", nullable=True))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ReportDraftVersion(SQLModel, table=True):
+    """One saved state of a draft: its sections and sentences with their sources (JSON)."""
+
+    __tablename__ = "report_draft_version"
+    __table_args__ = (UniqueConstraint("draft_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    draft_id: int = Field(sa_column=_fk("report_draft.id", nullable=False, ondelete="CASCADE"))
+    number: int
+    # generate (made from the tasks), edit (saved by the coordinator), restore (an old version)
+    kind: str = Field(default="edit", max_length=20)
+    content: dict = Field(sa_type=JSON)
+    note: str = Field(default="", max_length=200)
+    created_by_id: int | None = Field(default=None, sa_column=_fk("app_user.id", nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)

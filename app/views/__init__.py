@@ -21,6 +21,7 @@ def register_blueprints(app: Flask) -> None:
         audit,
         auth,
         calendar,
+        drafts,
         errors,
         main,
         notifications,
@@ -32,7 +33,7 @@ def register_blueprints(app: Flask) -> None:
     )
 
     modules = (auth, main, tasks, offices, reports, review, admin, calendar, audit, settings,
-               notifications)  # fmt: skip
+               notifications, drafts)  # fmt: skip
     for module in modules:
         app.register_blueprint(module.bp)
     errors.init_app(app)
