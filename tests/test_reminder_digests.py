@@ -53,6 +53,10 @@ def township(db: Session):
         "done": make_task(db, idle, "农业站已办结", deadline=date(2022, 6, 1),
                           status=TaskStatus.CLOSED),
     }  # fmt: skip
+    for task in tasks.values():  # made today, but the sweeps run in 2022: the review counts
+        task.created_at = datetime(2022, 1, 4, tzinfo=UTC)  # only what existed by then
+        if task.status == TaskStatus.CLOSED.value:
+            task.closed_at = datetime(2022, 6, 1, tzinfo=UTC)
     db.commit()
     return {"offices": (sfs, zhb, idle), "tasks": tasks}
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import get_args
 
 from sqlalchemy import Engine, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -29,18 +30,17 @@ from app.core.reminder_policy import (
 )
 from app.core.reminder_policy import reminders_due as policy_reminders_due
 from app.core.timefmt import local_today, to_local
-from app.core.workdays import WorkCalendar
+from app.core.workdays import Recurrence, WorkCalendar
 from app.models import Office, Outbox, ProgressUpdate, Task, TaskCooperatingOffice, User, UserRole
 from app.notify.digest import (
     DigestTask,
     Notice,
-    OfficeFigures,
     build_notice_message,
     calendar_warning,
-    leader_summary,
     weekly_digest,
 )
 from app.notify.email import ReminderMail, build_message, subject_for
+from app.services import review as review_service
 
 log = logging.getLogger(__name__)
 EMAIL, WECOM, DINGTALK = "email", "wecom", "dingtalk"
@@ -49,6 +49,8 @@ REMINDER, DIGEST, SUMMARY, NOTICE = "reminder", "digest", "summary", "notice"
 PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
 MAX_ATTEMPTS = 8
 _OPEN = [TaskStatus.ASSIGNED.value, TaskStatus.IN_PROGRESS.value]
+RECURRENCES = list(get_args(Recurrence))
+INSERT_CHUNK = 1000  # rows a statement: 13 parameters each, far below every database's limit
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -65,7 +67,9 @@ def _candidates(session: Session, today: date, calendar: WorkCalendar, policy: R
     horizon = calendar.add_workdays(today, max(policy.before_workdays, default=0) + 1)
     open_soon = select(Task).where(Task.status.in_(_OPEN), Task.deadline <= horizon)
     submitted = select(Task).where(Task.status == TaskStatus.SUBMITTED.value)
-    recurring = select(Task).where(Task.status.in_(_OPEN), Task.recurrence.is_not(None))
+    # IN over the known values, not IS NOT NULL: only then does the (recurrence, status) index
+    # narrow the read to recurring duties instead of every open task.
+    recurring = select(Task).where(Task.recurrence.in_(RECURRENCES), Task.status.in_(_OPEN))
     tasks: dict[int, Task] = {}
     for query in (open_soon, submitted, recurring):
         for task in session.exec(query):
@@ -183,16 +187,24 @@ def _mail_from_json(text: str) -> ReminderMail:
 
 
 def _insert_new(session: Session, rows: list[dict]) -> int:
-    """INSERT … ON CONFLICT DO NOTHING on the idempotency key; the number of new rows."""
+    """INSERT … ON CONFLICT DO NOTHING on the idempotency key; the number of new rows.
+
+    In chunks: one statement for thousands of rows would pass PostgreSQL's 65,535 bind
+    parameters (and a stock SQLite's 32,766), and then every sweep would fail."""
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    result = session.execute(
-        insert(Outbox).values(rows).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    )
+    inserted = 0
+    for start in range(0, len(rows), INSERT_CHUNK):
+        statement = insert(Outbox).values(rows[start : start + INSERT_CHUNK])
+        result = session.execute(
+            statement.on_conflict_do_nothing(index_elements=["idempotency_key"]),
+            execution_options={"preserve_rowcount": True},  # psycopg says -1 otherwise
+        )
+        inserted += max(result.rowcount or 0, 0)
     session.flush()
-    return max(result.rowcount or 0, 0)
+    return inserted
 
 
 # -- digests, summaries, notices ----------------------------------------------------------------
@@ -308,42 +320,25 @@ def plan_leader_summary(
     session: Session, *, now: datetime, now_local: datetime, calendar: WorkCalendar,
     policy: ReminderPolicy, base_url: str,
 ) -> int:  # fmt: skip
-    """The month's progress to every leader, on the month's first working day."""
+    """The month's progress to every leader, on the month's first working day: the progress
+    review (进度通报) as of that day, worded once for all of them."""
     month_of = monthly_summary_due(now_local, policy, calendar)
     if month_of is None:
         return 0
     prefix = f"summary:{month_of.isoformat()}:"
-    leaders = [e for e in _role_emails(session, "leader")
-               if f"{prefix}email:{e}"[:255] not in _existing_keys(session, prefix)]  # fmt: skip
+    done = _existing_keys(session, prefix)
+    leaders = [e for e in _role_emails(session, "leader") if f"{prefix}email:{e}"[:255] not in done]
     if not leaders:
         return 0
-    notice = leader_summary(month_of, now_local.date(), _office_figures(session, now_local.date(),
-                            calendar), base_url)  # fmt: skip
+    figures = review_service.load_figures(session, as_of=now_local.date(), calendar=calendar,
+                                          tz=now_local.tzinfo or UTC)  # fmt: skip
+    notice = review_service.review_notice(
+        figures, key=f"summary.{month_of.isoformat()}", base_url=base_url,
+        subject=f"【月度进展】{month_of.year}年{month_of.month}月法治政府建设任务落实情况",
+    )  # fmt: skip
     rows = _notice_rows(notice, [(EMAIL, e) for e in leaders], now=now,
                         key_prefix=f"{prefix}email")  # fmt: skip
     return _insert_new(session, rows)
-
-
-def _office_figures(session: Session, today: date, calendar: WorkCalendar) -> list[OfficeFigures]:
-    """Per office: tasks, closed, open, red, yellow (cancelled tasks do not count)."""
-    names = {o.id: o.name for o in session.exec(select(Office))}
-    counts: dict[int, dict[str, int]] = {}
-    rows = session.exec(
-        select(Task.lead_office_id, Task.status, Task.deadline)
-        .where(Task.status != TaskStatus.CANCELLED.value)
-    )  # fmt: skip
-    for office_id, status, deadline in rows:
-        c = counts.setdefault(office_id, {"total": 0, "closed": 0, "open": 0, "red": 0,
-                                          "yellow": 0})  # fmt: skip
-        c["total"] += 1
-        if status == TaskStatus.CLOSED.value:
-            c["closed"] += 1
-            continue
-        c["open"] += 1
-        shade = lifecycle.light(status, deadline, today, calendar)
-        if shade.value in ("red", "yellow"):
-            c[shade.value] += 1
-    return [OfficeFigures(names[i], **c) for i, c in counts.items()]
 
 
 def warn_unknown_year(
