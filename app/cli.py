@@ -19,6 +19,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlmodel import or_, select
 
 from app import scheduler
+from app.cli_backup import backup_command, restore_command
 from app.cli_calendar import holidays_cli
 from app.clock import utcnow
 from app.config import REPO_ROOT
@@ -47,7 +48,8 @@ def init_app(app: Flask) -> None:
     """Register the command groups."""
     commands = (instance_cli, db_cli, demo_cli, users_cli, holidays_cli, parse_report_command,
                 import_report_command, send_reminders_command, scheduler_command,
-                review_command, draft_report_command)  # fmt: skip
+                review_command, draft_report_command,
+                backup_command, restore_command)  # fmt: skip
     for command in commands:
         app.cli.add_command(command)
 
