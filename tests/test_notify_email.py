@@ -3,6 +3,7 @@ aiosmtpd server on 127.0.0.1, and parsed back the way a mail client would."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import time
@@ -10,16 +11,29 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import default
+from email.policy import SMTP, default
+from email.utils import format_datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from icalendar import Calendar
 
-from app.notify.email import ReminderMail, build_message, subject_for
+from app.notify import email as email_module
+from app.notify import smtp as smtp_module
+from app.notify.email import (
+    ReminderMail,
+    build_message,
+    calendar_for,
+    message_id_for,
+    subject_for,
+)
 from app.notify.smtp import DeliveryError, FileSender, SmtpSender
 
 SENDER = "noreply@fzb.example.gov.cn"
@@ -331,3 +345,198 @@ def test_subject_without_a_days_note_names_the_rule_days() -> None:
     assert subject_for(replace(MAIL, rule="before-10", days_note="")).endswith(
         "（10个工作日后到期）"
     )
+
+
+# -- the composed message against the standard library's own ------------------------------------
+
+
+def stdlib_build(mail: ReminderMail, *, sender: str, sender_name: str = "落实督办系统",
+                 domain: str = DOMAIN, now: datetime = NOW) -> EmailMessage:  # fmt: skip
+    """The reminder as EmailMessage's own API under the default policy builds it (what
+    build_message did before compose()): the reference the fast builder must match."""
+    message = EmailMessage()
+    message["Subject"] = subject_for(mail)
+    message["From"] = Address(display_name=sender_name, addr_spec=sender)
+    if mail.to:
+        message["To"] = tuple(Address(addr_spec=a) for a in mail.to)
+    if mail.cc:
+        message["Cc"] = tuple(Address(addr_spec=a) for a in mail.cc)
+    message["Date"] = format_datetime(now.astimezone(ZoneInfo("Asia/Shanghai")))
+    message["Message-ID"] = message_id_for(mail, domain)
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
+    message.set_content(email_module._text_body(mail, sender_name), cte="base64")
+    message.add_alternative(email_module._html_body(mail, sender_name), subtype="html",
+                            cte="base64")  # fmt: skip
+    message.add_attachment(
+        calendar_for(mail, domain=domain, now=now, sender_name=sender_name),
+        maintype="text", subtype="calendar", filename=f"deadline-task{mail.task_id}.ics",
+        params={"method": "PUBLISH", "charset": "utf-8"},
+    )  # fmt: skip
+    return message
+
+
+HEADERS = ("Subject", "From", "To", "Cc", "Date", "Message-ID", "Auto-Submitted",
+           "X-Auto-Response-Suppress", "MIME-Version")  # fmt: skip
+LONG_TITLE = "关于进一步加强和改进行政执法监督工作、全面推行行政执法“三项制度”的实施方案落实情况😀"
+
+
+def shape(message: EmailMessage) -> list[tuple]:
+    """What a mail client reads of each part: type, parameters (but the boundary: any string
+    not in the body will do), disposition, decoded body."""
+    return [
+        (part.get_content_type(),
+         {k: v for k, v in part["Content-Type"].params.items() if k != "boundary"},
+         part.get_content_disposition(), part.get_filename(),
+         None if part.is_multipart() else part.get_payload(decode=True))
+        for part in message.walk()
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("title", "to", "cc", "sender_name"), [
+    ("完善<行政>执法 & 程序规定", ("zhang@sfj.example.gov.cn",), ("li@gaj.example.gov.cn",),
+     "落实督办系统"),
+    (LONG_TITLE, ("a@b.cn", "c.d@e-f.example.gov.cn", "g+h@i.cn", "jjjjjjjjjjjj@kkkkkkkkkkkk.cn",
+                  "x@y.cn"), ("l@m.cn", "n@o.cn"), "落实督办系统"),
+    ("Plain ASCII title", ("a@b.cn",), (), "Luoshi"),
+    ('Quotes "and", commas; a \\ backslash', ("a@b.cn",), (), 'Luoshi "Bot", 督办'),
+    ("x" * 120, (), ("only@cc.cn",), "落实督办系统"),
+])  # fmt: skip
+def test_composed_mail_reads_as_the_stdlib_one(title, to, cc, sender_name) -> None:
+    mail = replace(MAIL, task_title=title, to=to, cc=cc)
+    ours = build_message(mail, sender=SENDER, sender_name=sender_name, domain=DOMAIN, now=NOW)
+    theirs = stdlib_build(mail, sender=SENDER, sender_name=sender_name)
+    got, expected = parse(ours.as_bytes(policy=SMTP)), parse(theirs.as_bytes(policy=SMTP))
+    for name in HEADERS:
+        assert str(got[name]) == str(expected[name]), name
+        if expected[name] is not None:
+            assert str(ours[name]) == str(theirs[name]), name  # read before sending, too
+    assert got["Subject"] == subject_for(mail)
+    assert [a.addr_spec for a in got["To"].addresses] == list(to) if to else got["To"] is None
+    assert got["From"].addresses[0].display_name == sender_name
+    assert shape(got) == shape(expected)
+    assert got.get_body(("plain",)).get_content() == ours.get_body(("plain",)).get_content()
+    assert [p.get_filename() for p in ours.iter_attachments()] == [
+        f"deadline-task{mail.task_id}.ics"
+    ]
+    assert not got.defects and not any(part.defects for part in got.walk())
+
+
+def test_a_title_that_looks_encoded_stays_as_written() -> None:
+    # The stdlib's default policy would decode "=?utf-8?q?x?=" typed into a title as "x".
+    mail = replace(MAIL, task_title="ASCII =?utf-8?q?x?= title", rule="due")
+    message = parse(build_message(mail, sender=SENDER, domain=DOMAIN, now=NOW).as_bytes())
+    assert message["Subject"] == "【今日到期】ASCII =?utf-8?q?x?= title"
+
+
+def header_lines(raw: bytes) -> list[str]:
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    return head.split("\r\n")
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=200))
+@settings(max_examples=300, deadline=None)
+def test_any_subject_folds_and_decodes_exactly(title: str) -> None:
+    mail = replace(MAIL, task_title=title, rule="due")
+    raw = build_message(mail, sender=SENDER, domain=DOMAIN, now=NOW).as_bytes(policy=SMTP)
+    lines = header_lines(raw)  # ASCII only: non-ASCII would fail to decode above
+    assert all(len(line) <= 78 for line in lines)
+    assert all(len(word) <= 75 for word in re.findall(r"=\?utf-8\?b\?[^?]*\?=", raw.decode()))
+    assert parse(raw)["Subject"] == subject_for(mail)
+
+
+def test_line_breaks_in_a_title_cannot_break_the_header() -> None:
+    mail = replace(MAIL, task_title="第一行\r\n第二行\nBcc: x@evil.example", rule="due")
+    message = parse(build_message(mail, sender=SENDER, domain=DOMAIN, now=NOW).as_bytes())
+    assert message["Subject"] == "【今日到期】第一行 第二行 Bcc: x@evil.example"
+    assert message["Bcc"] is None
+
+
+def test_an_unusual_address_still_goes_through_the_header_registry() -> None:
+    mail = replace(MAIL, to=('"zhang san"@sfj.example.gov.cn',), cc=())
+    message = build_message(mail, sender=SENDER, domain=DOMAIN, now=NOW)
+    parsed = parse(message.as_bytes())
+    assert [a.addr_spec for a in parsed["To"].addresses] == ['"zhang san"@sfj.example.gov.cn']
+
+
+def test_one_reminder_to_several_recipients_shares_its_bodies() -> None:
+    first = build_message(replace(MAIL, to=("a@b.cn",), cc=()), sender=SENDER, domain=DOMAIN,
+                          now=NOW)  # fmt: skip
+    second = build_message(replace(MAIL, to=("c@d.cn",), cc=()), sender=SENDER, domain=DOMAIN,
+                           now=NOW)  # fmt: skip
+    assert first["Message-ID"] != second["Message-ID"]
+    assert first.get_body(("html",)).get_content() == second.get_body(("html",)).get_content()
+    assert [p.get_payload() for p in first.iter_attachments()] == [
+        p.get_payload() for p in second.iter_attachments()
+    ]
+
+
+# -- the SMTP connection between mails ----------------------------------------------------------
+
+
+class NoopCounter(Recorder):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.noops = 0
+
+    async def handle_NOOP(self, server, session, envelope, arg) -> str:  # noqa: N802
+        self.noops += 1
+        return "250 OK"
+
+
+def test_mails_back_to_back_need_no_noop(smtp_server: StartServer) -> None:
+    handler, port = smtp_server(NoopCounter())
+    with sender_for(port) as sender:
+        for task_id in range(1, 6):
+            sender.send(build_message(replace(MAIL, task_id=task_id), sender=SENDER,
+                                      domain=DOMAIN, now=NOW))  # fmt: skip
+    assert len(handler.received) == 5 and handler.noops == 0 and len(handler.peers) == 1
+
+
+def test_a_connection_idle_for_a_while_is_checked_first(smtp_server, monkeypatch) -> None:
+    monkeypatch.setattr(smtp_module, "IDLE_CHECK_SECONDS", 0.05)
+    handler, port = smtp_server(NoopCounter())
+    with sender_for(port) as sender:
+        sender.send(build_message(MAIL, sender=SENDER, domain=DOMAIN, now=NOW))
+        time.sleep(0.1)
+        sender.send(build_message(replace(MAIL, task_id=8), sender=SENDER, domain=DOMAIN,
+                                  now=NOW))  # fmt: skip
+    assert handler.noops == 1 and len(handler.received) == 2 and len(handler.peers) == 1
+
+
+class HangUpAfterData(Recorder):
+    """Takes each message, then closes the connection: before its reply (IN_DATA) or just
+    after it."""
+
+    def __init__(self, in_data: bool) -> None:
+        super().__init__()
+        self.in_data = in_data
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802
+        reply = await super().handle_DATA(server, session, envelope)
+        if self.in_data:
+            server.transport.close()
+        else:
+            asyncio.get_running_loop().call_later(0.05, server.transport.close)
+        return reply
+
+
+def test_a_server_that_hung_up_between_mails_gets_the_next_on_a_new_connection(
+    smtp_server: StartServer,
+) -> None:
+    handler, port = smtp_server(HangUpAfterData(in_data=False))
+    with sender_for(port) as sender:
+        sender.send(build_message(MAIL, sender=SENDER, domain=DOMAIN, now=NOW))
+        time.sleep(0.2)  # well under IDLE_CHECK_SECONDS: no NOOP first
+        sender.send(build_message(replace(MAIL, task_id=8), sender=SENDER, domain=DOMAIN,
+                                  now=NOW))  # fmt: skip
+    assert len(handler.received) == 2 and len(handler.peers) == 2
+
+
+def test_a_hang_up_during_data_is_never_resent_by_the_sender(smtp_server: StartServer) -> None:
+    # The server may have kept the message: only the outbox decides (a transient error).
+    handler, port = smtp_server(HangUpAfterData(in_data=True))
+    with sender_for(port) as sender, pytest.raises(DeliveryError) as caught:
+        sender.send(build_message(MAIL, sender=SENDER, domain=DOMAIN, now=NOW))
+    assert caught.value.permanent is False
+    assert len(handler.received) == 1 and len(handler.peers) == 1

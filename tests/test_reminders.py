@@ -16,7 +16,7 @@ from app.core.lifecycle import TaskStatus
 from app.core.reminder_policy import ReminderPolicy
 from app.core.reminder_policy import reminders_due as policy_due
 from app.db import get_engine
-from app.models import Outbox, Task
+from app.models import Office, Outbox, Task
 from app.notify.smtp import SmtpSender
 from app.services import reminders
 from app.services.holidays import load_calendar, seed_from_library
@@ -211,3 +211,134 @@ def test_cli_send_reminders(app, db, setup) -> None:
     )
     bad = runner.invoke(args=["send-reminders", "--now", "昨天"])
     assert bad.exit_code != 0 and "无法识别的时间" in bad.output
+
+
+# -- delivery in batches: drained, bounded in time, nothing twice, nothing lost ------------------
+
+DAY = date(2022, 6, 17)
+
+
+class Keep:
+    """A sender that keeps what it is given; FAIL_AT: the send (1-based) that blows up."""
+
+    def __init__(self, fail_at: int | None = None, on_send=None) -> None:
+        self.messages: list = []
+        self.fail_at, self.on_send, self.calls = fail_at, on_send, 0
+
+    def send(self, message) -> None:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise RuntimeError("the process dies here")
+        self.messages.append(message)
+        if self.on_send:
+            self.on_send()
+
+
+@pytest.fixture
+def backlog(app, db: Session, setup) -> int:
+    """Twelve more tasks due on DAY, planned: the number of outbox rows."""
+    office = db.get(Office, db.get(Task, setup["june"].id).lead_office_id)
+    for number in range(12):
+        make_task(db, office, f"积压任务{number}", deadline=DAY,
+                  status=TaskStatus.IN_PROGRESS)  # fmt: skip
+    db.commit()
+    with Session(get_engine(app)) as session:
+        reminders.plan(session, now=nine_am(DAY), today=DAY, calendar=load_calendar(session),
+                       policy=POLICY, timezone="Asia/Shanghai", base_url="http://x")  # fmt: skip
+        session.commit()
+    rows = len(db.exec(select(Outbox)).all())
+    assert rows > 12
+    return rows
+
+
+def deliver(app, sender, now: datetime | None = None, **options) -> reminders.DeliveryResult:
+    return reminders.deliver_pending(get_engine(app), sender=sender, now=now or nine_am(DAY),
+                                     from_address="l@example.cn", domain="example.cn",
+                                     **options)  # fmt: skip
+
+
+def statuses(db: Session) -> dict[str, int]:
+    reread(db)
+    found: dict[str, int] = {}
+    for row in db.exec(select(Outbox)):
+        found[row.status] = found.get(row.status, 0) + 1
+    return found
+
+
+def test_one_call_drains_the_backlog_batch_after_batch(app, db, backlog, monkeypatch) -> None:
+    monkeypatch.setattr(reminders, "CLAIM_BATCH", 5)
+    sender = Keep()
+    result = deliver(app, sender)
+    assert result.sent == backlog == len({m["Message-ID"] for m in sender.messages})
+    assert statuses(db) == {"sent": backlog}
+    assert deliver(app, sender).sent == 0
+
+
+def test_limit_caps_one_call(app, db, backlog, monkeypatch) -> None:
+    monkeypatch.setattr(reminders, "CLAIM_BATCH", 3)
+    assert deliver(app, Keep(), limit=4).sent == 4
+    assert statuses(db) == {"sent": 4, "pending": backlog - 4}
+
+
+def test_out_of_time_hands_the_claimed_rest_back(app, db, backlog, monkeypatch) -> None:
+    monkeypatch.setattr(reminders, "CLAIM_BATCH", 5)
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(reminders.time, "monotonic", lambda: clock["now"])
+
+    def late() -> None:
+        clock["now"] += reminders.DELIVERY_BUDGET_SECONDS  # the first send took all the time
+
+    first = Keep(on_send=late)
+    assert deliver(app, first).sent == 1
+    assert statuses(db) == {"sent": 1, "pending": backlog - 1}  # none left 'sending'
+    reread(db)
+    assert {r.attempts for r in db.exec(select(Outbox).where(Outbox.status == "pending"))} == {0}
+    rest = Keep()
+    assert deliver(app, rest).sent == backlog - 1
+    ids = [m["Message-ID"] for m in first.messages + rest.messages]
+    assert len(ids) == len(set(ids)) == backlog
+
+
+def test_a_sweep_dying_mid_batch_loses_nothing(app, db, backlog, monkeypatch) -> None:
+    monkeypatch.setattr(reminders, "CLAIM_BATCH", 5)
+    dying = Keep(fail_at=3)
+    with pytest.raises(RuntimeError):
+        deliver(app, dying)
+    # Two sent; the third is in doubt and stays claimed; the batch's rest went back at once.
+    assert statuses(db) == {"sent": 2, "sending": 1, "pending": backlog - 3}
+    later = nine_am(DAY) + timedelta(minutes=31)
+    assert (
+        reminders.release_stuck(get_engine(app), now=later, older_than=timedelta(minutes=30)) == 1
+    )
+    rest = Keep()
+    assert deliver(app, rest, now=later).sent == backlog - 2
+    ids = [m["Message-ID"] for m in dying.messages + rest.messages]
+    assert len(ids) == len(set(ids)) == backlog  # the one in doubt was never handed over here
+
+
+def test_a_body_that_cannot_be_worded_fails_alone(app, db, backlog) -> None:
+    broken = Outbox(channel="email", kind="reminder", recipient="x@example.cn", subject="坏",
+                    body='{"task_id": 1}', idempotency_key="broken", status="pending",
+                    attempts=0, next_attempt_at=nine_am(DAY) - timedelta(days=1))  # fmt: skip
+    db.add(broken)
+    db.commit()
+    result = deliver(app, Keep())
+    assert (result.sent, result.failed) == (backlog, 1)
+    reread(db)
+    row = db.get(Outbox, broken.id)
+    assert row.status == "failed" and "无法读取提醒内容" in row.last_error
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_two_sweeps_in_small_batches_send_each_mail_once(app, db, backlog, monkeypatch,
+                                                         batch) -> None:  # fmt: skip
+    monkeypatch.setattr(reminders, "CLAIM_BATCH", batch)
+    senders = [Keep(), Keep()]
+    threads = [threading.Thread(target=deliver, args=(app, s)) for s in senders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    ids = [m["Message-ID"] for s in senders for m in s.messages]
+    assert len(ids) == len(set(ids)) == backlog
+    assert statuses(db) == {"sent": backlog}

@@ -65,3 +65,16 @@ def test_cli_scheduler_once(app, db) -> None:
     result = app.test_cli_runner().invoke(args=["scheduler", "--once"])
     assert result.exit_code == 0 and "已发送" in result.output
     assert os.path.exists(os.path.join(app.instance_path, HEARTBEAT_FILE))
+
+
+def test_one_tick_drains_more_than_a_batch(app, db, monkeypatch) -> None:
+    from app.services import reminders
+
+    monkeypatch.setattr(reminders, "CLAIM_BATCH", 1)
+    due_today_task(db)
+    result = tick(app)
+    reread(db)
+    rows = db.exec(select(Outbox)).all()
+    # Two due tasks, one mail each at least (on a working day): all out in one tick.
+    assert result.sent == len([r for r in rows if r.status == "sent"]) == len(rows)
+    assert len(list(Path(app.instance_path, "mail").glob("*.eml"))) == result.sent

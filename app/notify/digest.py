@@ -12,14 +12,13 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime
 
 from markupsafe import Markup, escape
 
 from app.core.lifecycle import Light
 from app.core.timefmt import format_date_cn, to_local
+from app.notify.email import compose
 
 __all__ = [
     "DigestTask",
@@ -226,15 +225,10 @@ def build_notice_message(
     """NOTICE as multipart/alternative text + HTML, with a Message-ID stable across retries."""
     if not to:
         raise ValueError(f"notice {notice.key} has no recipients")
-    message = EmailMessage()
-    message["Subject"] = notice.subject
-    message["From"] = Address(display_name=sender_name, addr_spec=sender)
-    message["To"] = tuple(Address(addr_spec=a) for a in to)
-    message["Date"] = format_datetime(to_local(now, timezone))
     recipients = hashlib.sha256("\n".join(sorted(a.lower() for a in to)).encode()).hexdigest()
-    message["Message-ID"] = f"<{notice.key}.{recipients[:16]}@{domain}>"
-    message["Auto-Submitted"] = "auto-generated"
-    message["X-Auto-Response-Suppress"] = "All"
-    message.set_content(notice.text, cte="base64")
-    message.add_alternative(notice.html, subtype="html", cte="base64")
-    return message
+    # The headers and bodies of a reminder, without its calendar (app.notify.email.compose).
+    return compose(
+        subject=notice.subject, sender=sender, sender_name=sender_name, to=tuple(to), cc=(),
+        date=to_local(now, timezone), message_id=f"<{notice.key}.{recipients[:16]}@{domain}>",
+        text=notice.text, html=notice.html,
+    )  # fmt: skip

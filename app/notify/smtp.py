@@ -8,6 +8,12 @@ SmtpSender connects lazily, at the first send: a sweep with nothing to send open
 connection, and an unreachable server surfaces as a per-mail transient error that the outbox
 retries, not as an exception out of `with`. After a failed connect the rest of the sweep fails
 fast instead of waiting out the timeout once per mail.
+
+A sweep sends over one connection. Servers drop clients that sit idle, so a connection unused
+for IDLE_CHECK_SECONDS is checked (NOOP) before it carries the next message; one used moments
+ago is not (a round trip per mail for nothing). Should the server have hung up all the same,
+the mail is sent again over a new connection, once, but only if the server hung up before the
+DATA command: until then it cannot have taken the message.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import re
 import smtplib
 import ssl as ssl_module
 import tempfile
+import time
 import uuid
 from datetime import datetime
 from email.message import EmailMessage
@@ -30,6 +37,7 @@ from zoneinfo import ZoneInfo
 __all__ = ["DeliveryError", "FileSender", "MailSender", "SmtpSender"]
 
 log = logging.getLogger(__name__)
+IDLE_CHECK_SECONDS = 5.0  # idle longer than this, a connection is checked before use
 
 
 class DeliveryError(Exception):
@@ -63,6 +71,25 @@ def _from_reply(what: str, code: int, reply: bytes | str) -> DeliveryError:
     return DeliveryError(f"{what}: {code} {_reply_text(reply)}", permanent=500 <= code < 600)
 
 
+class _TracksData:
+    """Remembers whether the current message got as far as the DATA command: before it, a
+    server that hung up cannot have taken the message."""
+
+    data_started = False
+
+    def data(self, msg):  # type: ignore[no-untyped-def]
+        self.data_started = True
+        return super().data(msg)  # type: ignore[misc]
+
+
+class _SMTP(_TracksData, smtplib.SMTP):
+    pass
+
+
+class _SMTP_SSL(_TracksData, smtplib.SMTP_SSL):  # noqa: N801 - smtplib's name
+    pass
+
+
 class SmtpSender:
     """One SMTP connection per `with` block, reused for every message of the sweep."""
 
@@ -75,8 +102,8 @@ class SmtpSender:
         self.host, self.port = host, port
         self.user, self.password = user, password
         self.starttls, self.ssl, self.timeout = starttls, ssl, timeout
-        self._smtp: smtplib.SMTP | None = None
-        self._used = False  # whether the open connection has carried a message yet
+        self._smtp: _SMTP | _SMTP_SSL | None = None
+        self._last_used = 0.0  # time.monotonic() when the open connection last answered
         self._connect_error: DeliveryError | None = None
         self._entered = False
 
@@ -108,10 +135,10 @@ class SmtpSender:
         smtp: smtplib.SMTP | None = None
         try:
             if self.ssl:
-                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                        context=context)  # fmt: skip
+                smtp = _SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                 context=context)  # fmt: skip
             else:
-                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                smtp = _SMTP(self.host, self.port, timeout=self.timeout)
             smtp.ehlo()
             if self.starttls:
                 smtp.starttls(context=context)
@@ -128,7 +155,7 @@ class SmtpSender:
                 f"{type(error).__name__}: {error}", permanent=False,
             )  # fmt: skip
             raise self._connect_error from error
-        self._smtp, self._used = smtp, False
+        self._smtp, self._last_used = smtp, time.monotonic()
 
     def _alive(self) -> bool:
         """Whether the open connection still answers (servers drop idle clients)."""
@@ -140,7 +167,8 @@ class SmtpSender:
         return code == 250
 
     def _ensure_connection(self) -> None:
-        if self._smtp is not None and self._used and not self._alive():
+        idle = time.monotonic() - self._last_used > IDLE_CHECK_SECONDS
+        if self._smtp is not None and idle and not self._alive():
             log.info("SMTP server %s:%s dropped the connection; reconnecting", self.host, self.port)
             self._drop()
         if self._smtp is None:
@@ -155,14 +183,36 @@ class SmtpSender:
         """Hand MESSAGE to the server; envelope sender and recipients come from its headers."""
         if not self._entered:
             raise RuntimeError("use SmtpSender as a context manager: `with SmtpSender(...) as s:`")
-        # A dropped connection is noticed (NOOP) and replaced before the message goes out, not
-        # after: a disconnect in the middle of DATA may still have delivered it, so resending
-        # then could duplicate the mail. That case is a transient error for the outbox.
         self._ensure_connection()
-        assert self._smtp is not None
-        self._used = True
         try:
-            refused = self._smtp.send_message(message)
+            refused = self._send_once(message)
+        except smtplib.SMTPServerDisconnected:
+            # Only when DATA was never sent (_send_once re-raises nothing else): the server
+            # hung up between mails, and has not got this one.
+            log.info("SMTP server %s:%s dropped the connection; reconnecting", self.host, self.port)
+            self._ensure_connection()
+            refused = self._send_once(message, reconnected=True)
+        self._last_used = time.monotonic()
+        if refused:
+            # The others have the mail already: raising would make a retry send it twice.
+            log.warning("SMTP server refused some recipients of %s: %s",
+                        message.get("Message-ID"), refused)  # fmt: skip
+
+    def _send_once(self, message: EmailMessage, reconnected: bool = False) -> dict:
+        """One try over the open connection. SMTPServerDisconnected comes out only when the
+        server hung up before DATA and this is not already the try after a reconnect; every
+        other failure is a DeliveryError. A disconnect after DATA may still have delivered
+        the message, so that is a transient error for the outbox, never a resend here."""
+        smtp = self._smtp
+        assert smtp is not None
+        smtp.data_started = False
+        try:
+            return smtp.send_message(message)
+        except smtplib.SMTPServerDisconnected as error:
+            self._drop()
+            if not smtp.data_started and not reconnected:
+                raise
+            raise DeliveryError(f"{type(error).__name__}: {error}", permanent=False) from error
         except smtplib.SMTPRecipientsRefused as error:
             codes = [code for code, _ in error.recipients.values()]
             detail = "; ".join(
@@ -184,10 +234,6 @@ class SmtpSender:
         except (smtplib.SMTPException, OSError) as error:
             self._drop()
             raise DeliveryError(f"{type(error).__name__}: {error}", permanent=False) from error
-        if refused:
-            # The others have the mail already: raising would make a retry send it twice.
-            log.warning("SMTP server refused some recipients of %s: %s",
-                        message.get("Message-ID"), refused)  # fmt: skip
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

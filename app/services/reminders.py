@@ -2,19 +2,21 @@
 
 The outbox is the truth. Planning inserts rows with an idempotency key under a UNIQUE
 constraint and ignores the ones that exist, so a sweep run twice, two schedulers or a manual run
-beside the scheduler never plan anything twice. Delivery claims each row with a conditional
-UPDATE (pending → sending, one row affected or someone else has it) and commits per row.
+beside the scheduler never plan anything twice. Delivery claims rows a batch at a time with a
+conditional UPDATE … RETURNING (pending → sending: each row comes back to exactly one sweep) and
+commits each row's outcome on its own, right after its send (the argument is at "delivery").
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import get_args
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Connection, Engine, Update, bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
@@ -392,6 +394,47 @@ def plan_sweep(
 
 
 # -- delivery ---------------------------------------------------------------------------------
+#
+# Why a row is sent once and never lost, however many sweeps run and wherever one dies:
+#
+# - Only the sweep whose claim moved a row from pending to sending sends it. The claim is one
+#   UPDATE … WHERE id IN (…) AND status = 'pending' RETURNING …, committed before anything is
+#   sent. On SQLite it runs inside BEGIN IMMEDIATE (one writer at a time); on PostgreSQL the
+#   SELECT that picks the ids skips rows another sweep has locked, and the UPDATE re-checks
+#   status = 'pending' on each row as committed by anyone else, so of two sweeps racing for a
+#   row exactly one gets it back from RETURNING.
+# - Each row's outcome (sent, skipped, retry later, failed) is committed right after its send,
+#   on its own, so a crash leaves at most the one row being sent in doubt: it stays 'sending',
+#   release_stuck hands it back after 30 minutes and it goes again. That one possible duplicate
+#   is inherent to SMTP (a reply we never read may follow a message the server kept); the
+#   stable Message-ID lets mail clients recognise it.
+# - Rows claimed but not yet sent when a process dies are handed back the same way: late, not
+#   lost. A sweep that runs out of time, or stops on an error, hands back the rows it claimed
+#   and did not send at once (pending again, the try not counted), so no claimed row can wait
+#   long enough for release_stuck to give it to another sweep while this one still holds it.
+#
+# Bookkeeping goes through one connection with SQLAlchemy Core: a claim of up to CLAIM_BATCH
+# rows (with the open tasks and the robots' offices read in the same short transaction), then
+# one UPDATE and commit per row. No transaction stays open while a message is being sent, so
+# on SQLite the web app's writers wait at most for one such statement.
+
+CLAIM_BATCH = 100  # rows claimed by one statement
+DELIVERY_BUDGET_SECONDS = 240.0  # a tick comes every 5 minutes: leave it room
+_OUTBOX = Outbox.__table__  # Core: a statement per row costs a tenth of the ORM's
+_CLAIMED = (_OUTBOX.c.id, _OUTBOX.c.channel, _OUTBOX.c.kind, _OUTBOX.c.recipient,
+            _OUTBOX.c.body, _OUTBOX.c.office_id, _OUTBOX.c.attempts)  # fmt: skip
+_MARKS: dict[tuple[str, ...], Update] = {}
+
+
+def _mark(columns: tuple[str, ...]) -> Update:
+    """UPDATE outbox SET <columns> WHERE id = :row_id, made once per set of columns."""
+    statement = _MARKS.get(columns)
+    if statement is None:
+        statement = _MARKS[columns] = (
+            update(_OUTBOX).where(_OUTBOX.c.id == bindparam("row_id"))
+            .values({name: bindparam(name) for name in columns})
+        )  # fmt: skip
+    return statement
 
 
 @dataclass(frozen=True)
@@ -404,23 +447,36 @@ class DeliveryResult:
 
 def deliver_pending(
     engine: Engine, *, sender, now: datetime, from_address: str, domain: str,
-    limit: int = 1000, robots=None,
+    limit: int | None = None, robots=None, budget_seconds: float = DELIVERY_BUDGET_SECONDS,
 ) -> DeliveryResult:  # fmt: skip
-    """Deliver due outbox rows, each claimed atomically and committed on its own. Robot rows
-    wait for a sweep that has a ROBOTS sender (app.notify.robots.RobotSender)."""
+    """Deliver due outbox rows until none is left, LIMIT rows have been taken, or
+    BUDGET_SECONDS have passed (the rest waits for the next sweep). Robot rows wait for a
+    sweep that has a ROBOTS sender (app.notify.robots.RobotSender)."""
     channels = [EMAIL, *(ROBOT_CHANNELS if robots is not None else ())]
-    counts = {"sent": 0, "skipped": 0, "retried": 0, "failed": 0}
-    with Session(engine) as session:
-        ids = list(session.exec(
-            select(Outbox.id).where(Outbox.status == PENDING, Outbox.next_attempt_at <= now,
-                                    Outbox.channel.in_(channels))
-            .order_by(Outbox.id).limit(limit)
-        ))  # fmt: skip
     context = _Delivery(sender, robots, now, from_address, domain)
-    for outbox_id in ids:
-        outcome = _deliver_one(engine, outbox_id, context)
-        if outcome:
-            counts[outcome] += 1
+    counts = {"sent": 0, "skipped": 0, "retried": 0, "failed": 0}
+    stop_at = time.monotonic() + budget_seconds
+    after, left = 0, limit
+    with engine.connect() as connection:
+        while (left is None or left > 0) and time.monotonic() < stop_at:
+            size = CLAIM_BATCH if left is None else min(CLAIM_BATCH, left)
+            batch = _claim(connection, context, channels, after, size)
+            if batch is None:
+                break  # nothing due is left
+            after = batch.last_id
+            if left is not None:
+                left -= len(batch.rows)
+            for index, row in enumerate(batch.rows):
+                if time.monotonic() >= stop_at:
+                    _release(connection, batch.rows[index:])
+                    return DeliveryResult(**counts)
+                try:
+                    outcome = _deliver_one(connection, row, batch, context)
+                except BaseException:
+                    # ROW is in doubt and stays 'sending'; the rest surely went nowhere.
+                    _release(connection, batch.rows[index + 1 :])
+                    raise
+                counts[outcome] += 1
     return DeliveryResult(**counts)
 
 
@@ -433,85 +489,179 @@ class _Delivery:
     domain: str
 
 
-def _claim(engine: Engine, outbox_id: int, now: datetime) -> bool:
-    """PENDING → SENDING for exactly one sweep; the claim time is kept for release_stuck."""
-    with Session(engine) as session:
-        result = session.execute(
-            update(Outbox).where(Outbox.id == outbox_id, Outbox.status == PENDING)
-            .values(status=SENDING, attempts=Outbox.attempts + 1, next_attempt_at=now)
+@dataclass
+class _Row:
+    """A claimed outbox row: what delivering it needs."""
+
+    id: int
+    channel: str
+    kind: str
+    recipient: str
+    body: str
+    office_id: int | None
+    attempts: int  # this try included
+    mail: ReminderMail | None = None  # a reminder's body, read at the claim
+    unreadable: str | None = None  # why the body could not be read
+
+
+@dataclass(frozen=True)
+class _Batch:
+    rows: list[_Row]  # the claimed rows, by id
+    last_id: int  # the highest id looked at: the next claim starts after it
+    open_tasks: set[int]  # of the reminders' tasks, those still open
+    offices: dict[int, tuple[str | None, str | None, str | None]]  # robots: webhooks, secret
+
+
+def _claim(connection: Connection, context: _Delivery, channels: list[str], after: int,
+           size: int) -> _Batch | None:  # fmt: skip
+    """PENDING → SENDING for up to SIZE due rows after id AFTER, for exactly one sweep; the
+    claim time is kept for release_stuck. None when no due row is left."""
+    with connection.begin():
+        ids = list(connection.scalars(
+            select(Outbox.id).where(Outbox.status == PENDING,
+                                    Outbox.next_attempt_at <= context.now,
+                                    Outbox.channel.in_(channels), Outbox.id > after)
+            .order_by(Outbox.id).limit(size)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has the write lock already
+        ))  # fmt: skip
+        if not ids:
+            return None
+        rows = sorted(
+            (_Row(*values) for values in connection.execute(
+                update(_OUTBOX).where(_OUTBOX.c.id.in_(ids), _OUTBOX.c.status == PENDING)
+                .values(status=SENDING, attempts=_OUTBOX.c.attempts + 1,
+                        next_attempt_at=context.now)
+                .returning(*_CLAIMED)
+            )),
+            key=lambda row: row.id,
         )  # fmt: skip
-        session.commit()
-        return result.rowcount == 1
+        for row in rows:
+            if row.kind == REMINDER:
+                try:
+                    row.mail = _mail_from_json(row.body)
+                except (ValueError, TypeError, KeyError) as error:
+                    row.unreadable = f"{type(error).__name__}: {error}"
+        task_ids = {row.mail.task_id for row in rows if row.mail is not None}
+        open_tasks = set(connection.scalars(
+            select(Task.id).where(Task.id.in_(task_ids),
+                                  Task.status.in_([s.value for s in OPEN_STATUSES]))
+        )) if task_ids else set()  # fmt: skip
+        office_ids = {row.office_id for row in rows if row.channel in ROBOT_CHANNELS}
+        offices = {
+            office_id: (wecom, dingtalk, secret)
+            for office_id, wecom, dingtalk, secret in connection.execute(
+                select(Office.id, Office.wecom_webhook, Office.dingtalk_webhook,
+                       Office.dingtalk_secret).where(Office.id.in_(office_ids))
+            )
+        } if office_ids else {}  # fmt: skip
+    return _Batch(rows, ids[-1], open_tasks, offices)
 
 
-def _deliver_one(engine: Engine, outbox_id: int, context: _Delivery) -> str | None:
+def _release(connection: Connection, rows: list[_Row]) -> None:
+    """Hand back claimed rows this sweep will not send: pending again, the try not counted.
+    Best effort: if the database is what failed, release_stuck does it later."""
+    if not rows:
+        return
+    try:
+        with connection.begin():
+            connection.execute(
+                update(Outbox).where(Outbox.id.in_([row.id for row in rows]),
+                                     Outbox.status == SENDING)
+                .values(status=PENDING, attempts=Outbox.attempts - 1)
+            )  # fmt: skip
+    except Exception:
+        log.exception("could not hand back %d claimed outbox rows; release_stuck will",
+                      len(rows))  # fmt: skip
+
+
+def _deliver_one(connection: Connection, row: _Row, batch: _Batch, context: _Delivery) -> str:
+    """Send ROW, then commit its outcome at once: if the process dies between the two, ROW is
+    the one row in doubt."""
     from app.notify.smtp import DeliveryError
 
-    if not _claim(engine, outbox_id, context.now):
-        return None  # another sweep has it
-    with Session(engine) as session:
-        row = session.get(Outbox, outbox_id)
-        try:
-            skip_reason = _send(session, row, context)
-            if skip_reason:
-                row.status, row.last_error, outcome = SKIPPED, skip_reason, "skipped"
-            else:
-                row.status, row.sent_at, row.last_error = SENT, context.now, None
-                outcome = "sent"
-        except DeliveryError as error:
-            outcome = _after_failure(row, error, context.now)
-        session.add(row)
-        session.commit()
-        return outcome
+    try:
+        skip_reason = _send(row, batch, context)
+    except DeliveryError as error:
+        outcome, values = _after_failure(row, error, context.now)
+    except _Unworded as error:
+        # Nothing was sent, and no later try could word it either: fail it, go on with the rest.
+        log.error("outbox row %s cannot be worded as a message: %s", row.id, error.reason)
+        outcome, values = "failed", {"status": FAILED, "last_error": error.reason[:2000]}
+    else:
+        if skip_reason:
+            outcome, values = "skipped", {"status": SKIPPED, "last_error": skip_reason}
+        else:
+            outcome = "sent"
+            values = {"status": SENT, "sent_at": context.now, "last_error": None}
+    with connection.begin():
+        connection.execute(_mark(tuple(sorted(values))), {"row_id": row.id, **values})
+    return outcome
 
 
-def _after_failure(row: Outbox, error, now: datetime) -> str:
-    row.last_error = error.message[:2000]
+def _after_failure(row: _Row, error, now: datetime) -> tuple[str, dict]:
+    """The outcome of a failed try and the row's new values."""
+    values: dict = {"last_error": error.message[:2000]}
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:  # a robot's rate limit: not the message's fault, not a try
-        row.status, row.attempts = PENDING, max(row.attempts - 1, 0)
-        row.next_attempt_at = now + timedelta(seconds=max(retry_after, 1))
-        return "retried"
+        values.update(status=PENDING, attempts=max(row.attempts - 1, 0),
+                      next_attempt_at=now + timedelta(seconds=max(retry_after, 1)))  # fmt: skip
+        return "retried", values
     if error.permanent or row.attempts >= MAX_ATTEMPTS:
-        row.status = FAILED
-        return "failed"
-    row.status, row.next_attempt_at = PENDING, now + _backoff(row.attempts)
-    return "retried"
+        values["status"] = FAILED
+        return "failed", values
+    values.update(status=PENDING, next_attempt_at=now + _backoff(row.attempts))
+    return "retried", values
 
 
-def _send(session: Session, row: Outbox, context: _Delivery) -> str | None:
+class _Unworded(Exception):
+    """A row's body cannot be made into a message (written by another version of the app)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _send(row: _Row, batch: _Batch, context: _Delivery) -> str | None:
     """Hand ROW over to its channel; a reason instead when it must not be sent any more."""
     if row.kind == REMINDER:
-        mail = _mail_from_json(row.body)
-        task = session.get(Task, mail.task_id)
-        if task is None or not lifecycle.is_open(task.status):
+        if row.mail is None:
+            raise _Unworded(f"无法读取提醒内容：{row.unreadable}")
+        if row.mail.task_id not in batch.open_tasks:
             return "任务已办结或撤销，不再提醒。"
-        context.sender.send(build_message(mail, sender=context.from_address,
-                                          domain=context.domain, now=context.now))  # fmt: skip
+        try:
+            message = build_message(row.mail, sender=context.from_address,
+                                    domain=context.domain, now=context.now)  # fmt: skip
+        except ValueError as error:
+            raise _Unworded(f"无法生成提醒邮件：{error}") from error
+        context.sender.send(message)
         return None
-    notice = Notice.from_json(row.body)
+    try:
+        notice = Notice.from_json(row.body)
+    except (ValueError, TypeError, KeyError) as error:
+        raise _Unworded(f"无法读取通知内容：{type(error).__name__}: {error}") from error
     if row.channel == EMAIL:
         context.sender.send(build_notice_message(
             notice, to=(row.recipient,), sender=context.from_address, domain=context.domain,
             now=context.now,
         ))  # fmt: skip
         return None
-    return _send_robot(session, row, notice, context.robots)
+    return _send_robot(row, notice, batch.offices.get(row.office_id), context.robots)
 
 
-def _send_robot(session: Session, row: Outbox, notice: Notice, robots) -> str | None:
+def _send_robot(row: _Row, notice: Notice, office, robots) -> str | None:
+    """OFFICE: (WeCom webhook, DingTalk webhook, DingTalk secret) of the row's office, or None."""
     from app.notify.robots import RobotMessage
 
-    office = session.get(Office, row.office_id) if row.office_id else None
+    wecom, dingtalk, secret = office if office is not None else (None, None, None)
     message = RobotMessage(title=notice.subject, markdown=notice.markdown)
     if row.channel == WECOM:
-        if office is None or not office.wecom_webhook:
+        if not wecom:
             return "该单位已不再配置企业微信机器人。"
-        robots.send_wecom(office.wecom_webhook, message)
+        robots.send_wecom(wecom, message)
         return None
-    if office is None or not (office.dingtalk_webhook and office.dingtalk_secret):
+    if not (dingtalk and secret):
         return "该单位已不再配置钉钉机器人。"
-    robots.send_dingtalk(office.dingtalk_webhook, office.dingtalk_secret, message)
+    robots.send_dingtalk(dingtalk, secret, message)
     return None
 
 
