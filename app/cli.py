@@ -136,7 +136,8 @@ def db_revision(message: str, autogenerate: bool) -> None:
 
 
 def print_demo_logins() -> None:
-    click.echo(f"演示账号（密码均为 {demo_service.DEMO_PASSWORD}）：")
+    password, note = demo_service.DEMO_PASSWORD, demo_service.DEMO_PASSWORD_NOTE
+    click.echo(f"演示账号（初始密码均为 {password}，{note}）：")
     for spec in demo_service.DEMO_USERS:
         click.echo(f"  {spec.login:<12} {spec.name}")
 

@@ -30,17 +30,31 @@ DEFAULTS: dict[str, object] = {
     # Sessions: no remember-me cookie, a cookie that scripts cannot read, sent first-party only.
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
+    # None: Secure exactly when BASE_URL is https:// (production); http://127.0.0.1 in
+    # development gets a cookie the browser will send back. True/False force it.
+    "SESSION_COOKIE_SECURE": None,
     "REMEMBER_COOKIE_HTTPONLY": True,
     "REMEMBER_COOKIE_SAMESITE": "Lax",
+    # 等保2.0 level 2 (app/core/security.py): a session ends after this many idle minutes and
+    # this many hours after sign-in, whichever comes first.
+    "SESSION_IDLE_MINUTES": 30,
+    "SESSION_ABSOLUTE_HOURS": 12,
+    # A password must be changed after this many days (0: never).
+    "PASSWORD_MAX_AGE_DAYS": 90,
     # A form left open over lunch must still submit: tie the CSRF token to the session instead.
     "WTF_CSRF_TIME_LIMIT": None,
     # WTForms' own translations (Flask-WTF's need Babel); the forms ask for Chinese.
     "WTF_I18N_ENABLED": False,
     # Attachments may be 20 MB each (checked per file); the request may carry several.
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
-    # Login throttling (per account).
-    "LOGIN_MAX_FAILURES": 5,
-    "LOGIN_LOCK_MINUTES": 15,
+    # Lockout per account: this many failed logins in a row lock it for this many minutes.
+    "LOCKOUT_FAILURES": 5,
+    "LOCKOUT_MINUTES": 15,
+    # Lockout per source address: this many failed logins from one address within the window
+    # lock that address, for every account, for this many minutes (failures 0: off).
+    "LOCKOUT_ADDRESS_FAILURES": 20,
+    "LOCKOUT_ADDRESS_WINDOW_MINUTES": 15,
+    "LOCKOUT_ADDRESS_MINUTES": 15,
     "PAGE_SIZE": 50,
 }
 

@@ -22,6 +22,7 @@ from wtforms import (
 from wtforms.validators import (
     DataRequired,
     Email,
+    EqualTo,
     Length,
     NumberRange,
     Optional,
@@ -71,10 +72,28 @@ class SecretField(PasswordField):
         self.data = None
 
 
+PASSWORD_RULES = "至少8位，含大写字母、小写字母、数字、符号中的至少三类，不能包含用户名。"
+
+
 class LoginForm(Form):
     login = StringField("用户名", validators=[DataRequired(REQUIRED), Length(max=64)])
     password = PasswordField("密码", validators=[DataRequired(REQUIRED), Length(max=128)])
     next = HiddenField()
+
+
+class PasswordChangeForm(Form):
+    """修改密码: the user's own change (the rules come back from the service)."""
+
+    current_password = PasswordField(
+        "当前密码", validators=[DataRequired(REQUIRED), Length(max=128)]
+    )
+    new_password = PasswordField(
+        "新密码", description=PASSWORD_RULES, validators=[DataRequired(REQUIRED)]
+    )
+    confirm_password = PasswordField(
+        "再次输入新密码",
+        validators=[DataRequired(REQUIRED), EqualTo("new_password", "两次输入的新密码不一致。")],
+    )
 
 
 class OfficeForm(Form):
@@ -133,12 +152,16 @@ class UserForm(Form):
     email = EmailField("邮箱", validators=[Optional(), Email("邮箱格式不正确。"), Length(max=254)])
     office_id = SelectField("所属科室", coerce=_office_choice, validate_choice=True)
     roles = MultiCheckboxField(
-        "角色", choices=options((r.value, v) for r, v in ROLE_LABELS.items())
+        "角色",
+        choices=options((r.value, v) for r, v in ROLE_LABELS.items()),
+        description="三员分立：系统管理员、安全管理员、安全审计员须由三个不同的账号担任，"
+        "且不能兼任督办协调员、科室人员、分管领导等业务角色。",
     )
     is_active = BooleanField("启用", default=True)
     password = PasswordField(
         "密码",
-        description="至少8位，含大写字母、小写字母、数字、符号中的三类。编辑时留空表示不修改。",
+        description=f"{PASSWORD_RULES}新建或重置的密码，用户首次登录时须修改。"
+        "编辑时留空表示不修改。",
         validators=[Optional(), Length(max=128)],
     )
 

@@ -104,7 +104,8 @@ class User(SQLModel, table=True):
     last_login_at: datetime | None = Field(default=None)
     password_changed_at: datetime | None = Field(default=None)
     must_change_password: bool = Field(default=False)
-    # Bumped to end every open session of this user at once (logout everywhere, deactivation).
+    # Bumped to end every open session of this user at once (logout everywhere, deactivation,
+    # a password change or reset).
     session_version: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -469,3 +470,15 @@ class ReportDraftVersion(SQLModel, table=True):
     note: str = Field(default="", max_length=200)
     created_by_id: int | None = Field(default=None, sa_column=_fk("app_user.id", nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins from one source address, for the lockout per address (app/core/security:
+    after_address_failure). A row exists once an address has failed; it is never deleted, only
+    reset, so concurrent failures update one row."""
+
+    __tablename__ = "login_throttle"
+    address: str = Field(max_length=45, primary_key=True)
+    failures: int = Field(default=0)
+    window_start: datetime | None = Field(default=None)
+    locked_until: datetime | None = Field(default=None, index=True)

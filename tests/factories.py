@@ -78,7 +78,8 @@ class World:
 
 
 def make_world(db: Session) -> World:
-    """Two offices, a task led by each, one led by B with A cooperating, a user per role."""
+    """Two offices, a task led by each, one led by B with A cooperating, a user per role (the
+    three administrators admin1, security1 and auditor1 among them)."""
     unit = make_unit(db)
     office_a = make_office(db, unit, "甲科室")
     office_b = make_office(db, unit, "乙科室")
@@ -88,6 +89,7 @@ def make_world(db: Session) -> World:
     db.flush()
     users = {
         Role.ADMIN: make_user(db, "admin1", Role.ADMIN),
+        Role.SECURITY: make_user(db, "security1", Role.SECURITY),
         Role.COORDINATOR: make_user(db, "coord1", Role.COORDINATOR),
         Role.OFFICE: make_user(db, "staff_a", Role.OFFICE, office=office_a),
         Role.LEADER: make_user(db, "leader1", Role.LEADER),

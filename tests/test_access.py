@@ -9,8 +9,8 @@ from tests.conftest import login
 from tests.factories import World
 
 LOGINS = {
-    Role.ADMIN: "admin1", Role.COORDINATOR: "coord1", Role.OFFICE: "staff_a",
-    Role.LEADER: "leader1", Role.AUDITOR: "auditor1",
+    Role.ADMIN: "admin1", Role.SECURITY: "security1", Role.AUDITOR: "auditor1",
+    Role.COORDINATOR: "coord1", Role.OFFICE: "staff_a", Role.LEADER: "leader1",
 }  # fmt: skip
 
 # page -> the roles that may open it; every other role gets 403.
@@ -19,16 +19,22 @@ PAGES = {
     "/tasks/mine": {Role.OFFICE},
     "/reports/": {Role.COORDINATOR, Role.LEADER},
     "/review/": {Role.COORDINATOR, Role.LEADER},
-    "/admin/users": {Role.ADMIN},
+    # The system administrator edits accounts; the security administrator sees them to unlock.
+    "/admin/users": {Role.ADMIN, Role.SECURITY},
     "/admin/users/new": {Role.ADMIN},
     "/admin/offices": {Role.ADMIN},
     "/admin/offices/new": {Role.ADMIN},
+    "/admin/rules": {Role.ADMIN},
+    "/admin/settings/reminders": {Role.ADMIN},
+    "/admin/notifications": {Role.ADMIN, Role.COORDINATOR},
+    "/admin/security": {Role.SECURITY},
+    "/admin/calendar/": {Role.SECURITY},
     "/audit/": {Role.AUDITOR},
 }
 
 HOME = {
-    Role.ADMIN: "/admin/users", Role.COORDINATOR: "/tasks/", Role.OFFICE: "/tasks/mine",
-    Role.LEADER: "/tasks/", Role.AUDITOR: "/audit/",
+    Role.ADMIN: "/admin/users", Role.SECURITY: "/admin/security", Role.AUDITOR: "/audit/",
+    Role.COORDINATOR: "/tasks/", Role.OFFICE: "/tasks/mine", Role.LEADER: "/tasks/",
 }  # fmt: skip
 
 
@@ -50,10 +56,14 @@ def test_each_role_starts_on_its_own_page(client, world: World, role: Role) -> N
 def test_navigation_shows_only_reachable_sections(client, world: World, role: Role) -> None:
     login(client, LOGINS[role])
     html = client.get(HOME[role]).text
-    sections = [("全部任务", "/tasks/"), ("我的任务", "/tasks/mine"), ("管理", "/admin/users"),
-                ("审计", "/audit/")]  # fmt: skip
-    for label, page in sections:
-        assert (f'href="{page}">{label}' in html) == (role in PAGES[page]), (role, label)
+    sections = [("全部任务", "/tasks/", PAGES["/tasks/"]),
+                ("我的任务", "/tasks/mine", PAGES["/tasks/mine"]),
+                ("管理", "/admin/users", {Role.ADMIN}),
+                ("安全管理", "/admin/security", PAGES["/admin/security"]),
+                ("审计", "/audit/", PAGES["/audit/"])]  # fmt: skip
+    for label, page, roles in sections:
+        assert (f'href="{page}">{label}' in html) == (role in roles), (role, label)
+    assert 'href="/password">我的账号' in html
 
 
 def test_anonymous_users_reach_nothing(client, world: World) -> None:
@@ -90,7 +100,7 @@ def test_coordinators_and_leaders_see_every_task(client, world: World, role: Rol
         assert client.get(f"/tasks/{task.id}").status_code == 200
 
 
-@pytest.mark.parametrize("role", [Role.ADMIN, Role.AUDITOR])
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.SECURITY, Role.AUDITOR])
 def test_admins_and_auditors_see_no_task_content(client, world: World, role: Role) -> None:
     login(client, LOGINS[role])
     response = client.get(f"/tasks/{world.task_a.id}")

@@ -68,6 +68,10 @@ def test_admin_creates_a_user_who_can_sign_in(client, world: World, db: Session)
     assert user.password_hash.startswith("scrypt:")
     client.post("/logout")
     login(client, "newbie", "Fresh-pass-9")
+    assert client.get("/").headers["Location"] == "/password"  # first sign-in: change it
+    client.post("/password", data={"current_password": "Fresh-pass-9",
+                                   "new_password": "Own-pass-2026",
+                                   "confirm_password": "Own-pass-2026"})  # fmt: skip
     assert client.get("/").headers["Location"] == "/tasks/mine"
 
 

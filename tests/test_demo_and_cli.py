@@ -62,6 +62,11 @@ def test_demo_logins_work(app) -> None:
     app.test_cli_runner().invoke(args=["demo", "load"])
     client = app.test_client()
     login(client, "office", demo_service.DEMO_PASSWORD)
+    # The published demo password must be replaced at first sign-in.
+    assert client.get("/tasks/mine").headers["Location"] == "/password"
+    client.post("/password", data={"current_password": demo_service.DEMO_PASSWORD,
+                                   "new_password": "Lihua-pass-2026",
+                                   "confirm_password": "Lihua-pass-2026"})  # fmt: skip
     page = client.get("/tasks/mine")
     assert page.status_code == 200 and "规范性文件" in page.text
 

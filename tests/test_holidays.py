@@ -100,12 +100,12 @@ def test_seeding_a_year_the_library_lacks_is_refused(db: Session) -> None:
 
 def test_only_admins_see_the_calendar(app, client, world: World) -> None:
     assert client.get(PAGE).status_code == 302
-    for role in (Role.COORDINATOR, Role.OFFICE, Role.LEADER, Role.AUDITOR):
+    for role in (Role.ADMIN, Role.COORDINATOR, Role.OFFICE, Role.LEADER, Role.AUDITOR):
         other = app.test_client()
         login(other, world.users[role].login)
         assert other.get(PAGE).status_code == 403, role
         assert other.post("/admin/calendar/seed", data={"year": 2026}).status_code == 403
-    login(client, "admin1")
+    login(client, "security1")
     page = client.get(PAGE)
     assert page.status_code == 200 and "工作日历" in page.text
     assert 'href="/admin/calendar/"' in client.get("/admin/users").text
@@ -113,7 +113,7 @@ def test_only_admins_see_the_calendar(app, client, world: World) -> None:
 
 def test_the_page_lists_a_year_and_warns_about_unknown_years(client, world, db) -> None:
     seed(db, [2026])
-    login(client, "admin1")
+    login(client, "security1")
     page = client.get(PAGE + "?year=2026").text
     assert "2026年10月10日" in page and "国庆节调休" in page and "星期六" in page
     assert "尚未录入" not in page
@@ -123,7 +123,7 @@ def test_the_page_lists_a_year_and_warns_about_unknown_years(client, world, db) 
 
 
 def test_admin_adds_a_2027_holiday_and_a_make_up_day(client, world: World, db) -> None:
-    login(client, "admin1")
+    login(client, "security1")
     response = client.post("/admin/calendar/day",
                            data={"day": "2027-01-01", "kind": "rest", "name": "元旦"})  # fmt: skip
     assert response.headers["Location"] == "/admin/calendar/?year=2027"
@@ -143,13 +143,13 @@ def test_admin_adds_a_2027_holiday_and_a_make_up_day(client, world: World, db) -
     assert audit_actions(db) == ["holiday.create", "holiday.create"]
     event = db.exec(select(AuditEvent).where(AuditEvent.action == "holiday.create")).first()
     assert event.object_id == 20270101 and event.after["name"] == "元旦"
-    assert event.actor_login == "admin1"
+    assert event.actor_login == "security1"
 
 
 def test_admin_edits_and_deletes_a_day(client, world: World, db: Session) -> None:
     db.add(Holiday(day=date(2027, 10, 1), is_workday=False, name="国庆"))
     db.commit()
-    login(client, "admin1")
+    login(client, "security1")
     form = client.get("/admin/calendar/day/2027-10-01")
     assert form.status_code == 200 and "国庆" in form.text
     client.post("/admin/calendar/day/2027-10-01",
@@ -166,7 +166,7 @@ def test_admin_edits_and_deletes_a_day(client, world: World, db: Session) -> Non
 
 
 def test_unknown_days_are_not_found(client, world: World) -> None:
-    login(client, "admin1")
+    login(client, "security1")
     assert client.get("/admin/calendar/day/2027-10-01").status_code == 404
     assert client.get("/admin/calendar/day/not-a-date").status_code == 404
     follow = client.post("/admin/calendar/day/2027-10-01/delete", follow_redirects=True)
@@ -174,7 +174,7 @@ def test_unknown_days_are_not_found(client, world: World) -> None:
 
 
 def test_a_bad_day_form_is_explained(client, world: World, db: Session) -> None:
-    login(client, "admin1")
+    login(client, "security1")
     response = client.post("/admin/calendar/day", data={"day": "", "kind": "rest"})
     assert response.status_code == 200 and "此项为必填项" in response.text
     response = client.post("/admin/calendar/day", data={"day": "2027-01-01", "kind": "maybe"})
@@ -192,7 +192,7 @@ IMPORT_2027 = """日期,类型,名称
 
 
 def test_import_saves_every_line(client, world: World, db: Session) -> None:
-    login(client, "admin1")
+    login(client, "security1")
     response = client.post("/admin/calendar/import?year=2027", data={"lines": IMPORT_2027})
     assert response.headers["Location"] == "/admin/calendar/?year=2027"
     reread(db)
@@ -207,7 +207,7 @@ def test_import_with_a_bad_line_changes_nothing_and_names_the_line(client, world
     db.add(Holiday(day=date(2027, 1, 1), is_workday=False, name="元旦"))
     db.commit()
     before = rows(db)
-    login(client, "admin1")
+    login(client, "security1")
     text = "2027-01-01,班,改坏了\n2027-02-06,班,春节调休\n2027-02-30,休,春节\n"
     response = client.post("/admin/calendar/import?year=2027", data={"lines": text})
     assert response.status_code == 200
@@ -219,14 +219,14 @@ def test_import_with_a_bad_line_changes_nothing_and_names_the_line(client, world
 
 
 def test_import_of_nothing_is_explained(client, world: World, db: Session) -> None:
-    login(client, "admin1")
+    login(client, "security1")
     response = client.post("/admin/calendar/import", data={"lines": "# 只有注释\n"})
     assert response.status_code == 200 and "没有可导入的行" in response.text
     assert count(db, Holiday) == 0
 
 
 def test_seeding_a_year_from_the_page(client, world: World, db: Session) -> None:
-    login(client, "admin1")
+    login(client, "security1")
     response = client.post("/admin/calendar/seed", data={"year": "2026"}, follow_redirects=True)
     assert "已从日历库导入2026年" in response.text and "2026年10月10日" in response.text
     again = client.post("/admin/calendar/seed", data={"year": "2026"}, follow_redirects=True)
@@ -236,7 +236,7 @@ def test_seeding_a_year_from_the_page(client, world: World, db: Session) -> None
 
 
 def test_seeding_an_unsupported_year_shows_the_message(client, world: World, db) -> None:
-    login(client, "admin1")
+    login(client, "security1")
     response = client.post("/admin/calendar/seed", data={"year": "2027"}, follow_redirects=True)
     assert "内置日历库只有2004—2026年的数据，无法导入2027年" in response.text
     assert count(db, Holiday) == 0

@@ -7,20 +7,27 @@ from enum import StrEnum
 
 
 class Role(StrEnum):
-    ADMIN = "admin"
+    ADMIN = "admin"  # 系统管理员
+    SECURITY = "security"  # 安全管理员
+    AUDITOR = "auditor"  # 安全审计员
     COORDINATOR = "coordinator"
     OFFICE = "office"
     LEADER = "leader"
-    AUDITOR = "auditor"
 
 
 ROLE_LABELS: dict[Role, str] = {
     Role.ADMIN: "系统管理员",
+    Role.SECURITY: "安全管理员",
+    Role.AUDITOR: "安全审计员",
     Role.COORDINATOR: "督办协调员",
     Role.OFFICE: "科室人员",
     Role.LEADER: "分管领导",
-    Role.AUDITOR: "审计员",
 }
+
+# 三员分立 (等保2.0): the system, security and audit administrators are three different
+# accounts, and none of them does business work.
+ADMIN_ROLES: tuple[Role, ...] = (Role.ADMIN, Role.SECURITY, Role.AUDITOR)
+BUSINESS_ROLES: tuple[Role, ...] = (Role.COORDINATOR, Role.OFFICE, Role.LEADER)
 
 
 class Permission(StrEnum):
@@ -34,22 +41,24 @@ class Permission(StrEnum):
     MANAGE_USERS = "manage_users"
     VIEW_AUDIT = "view_audit"
     MANAGE_CALENDAR = "manage_calendar"
+    MANAGE_SECURITY = "manage_security"  # 安全策略: the policies page, unlocking accounts
     VIEW_NOTIFICATIONS = "view_notifications"  # 通知记录: read and filter what was sent
     MANAGE_NOTIFICATIONS = "manage_notifications"  # resend, edit the reminder policy
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {
-    # Admins manage accounts and offices, never the business content (separation of duties).
-    # The working-day calendar is reference data like accounts and offices, so it is theirs too.
-    # So are the reminder policy and the notification log (通知记录).
+    # 系统管理员: accounts, offices and their rules, the reminder policy and the notification
+    # log (通知记录); never the business content, the security policies or the audit trail.
     Role.ADMIN: frozenset(
         {
             Permission.MANAGE_USERS,
-            Permission.MANAGE_CALENDAR,
             Permission.VIEW_NOTIFICATIONS,
             Permission.MANAGE_NOTIFICATIONS,
         }
     ),
+    # 安全管理员: the security policies, unlocking accounts and addresses, and the working-day
+    # calendar (deadlines and reminders are computed on it).
+    Role.SECURITY: frozenset({Permission.MANAGE_SECURITY, Permission.MANAGE_CALENDAR}),
     Role.COORDINATOR: frozenset(
         {
             Permission.VIEW_ALL_TASKS,
@@ -71,7 +80,7 @@ _GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.VIEW_REVIEW,
         }
     ),
-    # Auditors see the audit trail and no task content.
+    # 安全审计员: the audit trail, read-only, and no task content.
     Role.AUDITOR: frozenset({Permission.VIEW_AUDIT}),
 }
 
@@ -103,6 +112,14 @@ def role_problems(roles: Iterable[Role], has_office: bool) -> list[str]:
         problems.append("请至少选择一个角色。")
     if Role.OFFICE in roles and not has_office:
         problems.append("科室人员必须属于一个科室。")
-    if Role.ADMIN in roles and Role.AUDITOR in roles:
-        problems.append("系统管理员与审计员不能由同一账号担任。")
+    admin_roles = [r for r in ADMIN_ROLES if r in roles]
+    business_roles = [r for r in BUSINESS_ROLES if r in roles]
+    if len(admin_roles) > 1:
+        names = "与".join(ROLE_LABELS[r] for r in admin_roles)
+        problems.append(f"{names}不能由同一账号担任（三员分立）。")
+    elif admin_roles and business_roles:
+        names = "、".join(ROLE_LABELS[r] for r in business_roles)
+        problems.append(
+            f"{ROLE_LABELS[admin_roles[0]]}不能同时担任业务角色（{names}）：三员账号只做管理。"
+        )
     return problems

@@ -33,6 +33,9 @@ from app.services.offices import ensure_unit, install_default_rules
 
 DEMO_UNIT = "黔江区蓬东乡人民政府"
 DEMO_PASSWORD = "Luoshi@2026"
+# The demo password is published, so every demo account must choose its own at first sign-in
+# (as an account an administrator creates must); `flask demo load` says so when it prints them.
+DEMO_PASSWORD_NOTE = "首次登录须修改密码"
 DEMO_DOMAIN = "pengdong.example.cn"
 
 # name, short name, kind, mailbox local part
@@ -61,11 +64,12 @@ class DemoUser:
 
 DEMO_USERS = [
     DemoUser("admin", "系统管理员", Role.ADMIN, None),
+    DemoUser("security", "安全管理员", Role.SECURITY, None),
+    DemoUser("auditor", "赵敏（安全审计员）", Role.AUDITOR, None),
     DemoUser("coordinator", "张明（司法所）", Role.COORDINATOR, "司法所"),
     DemoUser("office", "李华（综合执法办）", Role.OFFICE, "综合执法办"),
     DemoUser("xinfang", "王芳（信访办）", Role.OFFICE, "信访办"),
     DemoUser("leader", "陈刚（分管领导）", Role.LEADER, None),
-    DemoUser("auditor", "赵敏（审计员）", Role.AUDITOR, None),
 ]
 
 
@@ -106,13 +110,16 @@ def database_is_empty(session: Session) -> bool:
     )
 
 
-def load_demo(session: Session, *, today: date, now: datetime) -> Report:
+def load_demo(
+    session: Session, *, today: date, now: datetime, must_change_password: bool = True
+) -> Report:
     """The example township: offices, one user per role, its report imported through the real
-    import path, then some progress so the pages have something to show."""
+    import path, then some progress so the pages have something to show. The demo accounts
+    share the published DEMO_PASSWORD, so by default each must change it at first sign-in."""
     unit = ensure_unit(session, DEMO_UNIT)
     unit.short_name = "蓬东乡"
     offices = _demo_offices(session, unit)
-    users = _demo_users(session, offices, now)
+    users = _demo_users(session, offices, now, must_change_password)
     _demo_heads(offices, users)
     install_default_rules(session, unit_id=unit.id)
     supported = library_years()
@@ -188,7 +195,9 @@ def _demo_offices(session: Session, unit: Unit) -> dict[str, Office]:
     return offices
 
 
-def _demo_users(session: Session, offices: dict[str, Office], now: datetime) -> dict[str, User]:
+def _demo_users(
+    session: Session, offices: dict[str, Office], now: datetime, must_change_password: bool
+) -> dict[str, User]:
     created: dict[str, User] = {}
     for spec in DEMO_USERS:
         created[spec.login] = user_service.create_user(
@@ -199,6 +208,7 @@ def _demo_users(session: Session, offices: dict[str, Office], now: datetime) -> 
             roles=[spec.role],
             office_id=offices[spec.office].id if spec.office else None,
             email=f"{spec.login}@{DEMO_DOMAIN}",
+            must_change_password=must_change_password,
             now=now,
         )
     return created

@@ -1,19 +1,27 @@
-"""管理: offices and user accounts (system administrators only)."""
+"""管理: offices and user accounts (系统管理员), and the security page with unlocking
+(安全管理员)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 from sqlmodel import select
 
-from app.access import require
+from app.access import (
+    address_policy,
+    lockout_policy,
+    password_max_age_days,
+    require,
+    session_policy,
+)
 from app.clock import utcnow
 from app.core.errors import DomainError
 from app.core.roles import Permission, Role
 from app.db import get_session
 from app.forms import CsrfOnlyForm, OfficeForm, OfficeRuleForm, UserForm, options
 from app.models import Office, OfficeRule, Unit, User
+from app.services import login_throttle
 from app.services import offices as office_service
 from app.services import users as user_service
 from app.views import client_ip, commit_or_explain
@@ -109,8 +117,10 @@ def rule_defaults():
 
 
 @bp.route("/users")
-@require(Permission.MANAGE_USERS)
+@require(Permission.MANAGE_USERS, Permission.MANAGE_SECURITY)
 def users():
+    """The accounts: the system administrator edits them, the security administrator sees
+    which are locked and unlocks them."""
     rows = (
         get_session()
         .exec(
@@ -120,7 +130,74 @@ def users():
         )
         .all()
     )
-    return render_template("admin/users.html", users=rows)
+    now = utcnow()
+    locked = {u.id for u in rows if user_service.is_account_locked(u, now)}
+    return render_template(
+        "admin/users.html", users=rows, locked=locked, action_form=CsrfOnlyForm(formdata=None)
+    )
+
+
+@bp.route("/users/<int:user_id>/unlock", methods=["POST"])
+@require(Permission.MANAGE_SECURITY)
+def user_unlock(user_id: int):
+    db = get_session()
+    user = db.get(User, user_id) or abort(404)
+    if CsrfOnlyForm().validate_on_submit():
+        done = commit_or_explain(None, lambda: user_service.unlock_user(
+            db, user=user, actor=current_user, now=utcnow(), ip=client_ip(),
+        ))  # fmt: skip
+        if done is not None:
+            flash(f"已解除账号“{user.login}”的锁定。", "success")
+    return redirect(_back_to_security_page())
+
+
+@bp.route("/security")
+@require(Permission.MANAGE_SECURITY)
+def security():
+    """安全策略: the effective password, lockout and session settings (read-only: they come
+    from the configuration), and what is locked now."""
+    db = get_session()
+    now = utcnow()
+    locked_users = [
+        u for u in db.exec(select(User).where(User.locked_until.is_not(None)).order_by(User.login))
+        if user_service.is_account_locked(u, now)
+    ]  # fmt: skip
+    failing_users = db.exec(select(User).where(User.failed_logins > 0).order_by(User.login)).all()
+    return render_template(
+        "admin/security.html",
+        lockout=lockout_policy(),
+        address=address_policy(),
+        sessions=session_policy(),
+        max_age_days=password_max_age_days(),
+        cookie_secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+        cookie_samesite=current_app.config.get("SESSION_COOKIE_SAMESITE") or "—",
+        locked_users=locked_users,
+        failing_users=[u for u in failing_users if u not in locked_users],
+        locked_addresses=login_throttle.locked_addresses(db, now),
+        action_form=CsrfOnlyForm(formdata=None),
+    )
+
+
+@bp.route("/security/address/unlock", methods=["POST"])
+@require(Permission.MANAGE_SECURITY)
+def address_unlock():
+    db = get_session()
+    address = (request.form.get("address") or "").strip()[:45]
+    if CsrfOnlyForm().validate_on_submit():
+        if login_throttle.unlock_address(
+            db, address=address, actor=current_user, ip=client_ip(), now=utcnow()
+        ):
+            db.commit()
+            flash(f"已解除地址 {address} 的登录限制。", "success")
+        else:
+            flash("该地址当前未被限制登录。", "info")
+    return redirect(url_for("admin.security"))
+
+
+def _back_to_security_page() -> str:
+    """Where an unlock returns: the page it was pressed on (the user list or the security
+    page)."""
+    return url_for("admin.users" if request.form.get("back") == "users" else "admin.security")
 
 
 @bp.route("/users/new", methods=["GET", "POST"])

@@ -17,6 +17,7 @@ START_PAGES = [
     (Permission.VIEW_OWN_OFFICE_TASKS, "tasks.mine"),
     (Permission.VIEW_ALL_TASKS, "tasks.index"),
     (Permission.MANAGE_USERS, "admin.users"),
+    (Permission.MANAGE_SECURITY, "admin.security"),
     (Permission.VIEW_AUDIT, "audit.index"),
 ]
 

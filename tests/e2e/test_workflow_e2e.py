@@ -77,6 +77,7 @@ def expect_status(page: Page, label: str) -> None:
 def test_task_from_import_to_approval(new_page, db, tmp_path: Path) -> None:
     make_township(db)
     make_user(db, "admin1", Role.ADMIN)
+    make_user(db, "security1", Role.SECURITY)
     make_user(db, "auditor1", Role.AUDITOR)
     db.commit()
     evidence = tmp_path / "普法宣传台账.pdf"
@@ -189,11 +190,19 @@ def test_task_from_import_to_approval(new_page, db, tmp_path: Path) -> None:
     for tab, url, name in [
         ("科室", "**/admin/offices", "admin-offices"),
         ("牵头单位规则", "**/admin/rules", "admin-rules"),
-        ("工作日历", "**/admin/calendar/**", "admin-calendar"),
     ]:
         admin.locator("nav.tabs").get_by_role("link", name=tab).click()
         admin.wait_for_url(url)
         shoot(admin, name)
+
+    # The security administrator (三员分立): the policies and locks, the working-day calendar.
+    security = new_page()
+    sign_in(security, "security1")
+    security.wait_for_url("**/admin/security")
+    shoot(security, "admin-security")
+    security.locator("nav.tabs").get_by_role("link", name="工作日历").click()
+    security.wait_for_url("**/admin/calendar/**")
+    shoot(security, "admin-calendar")
 
     # The auditor sees the trail the story left.
     auditor = new_page()
