@@ -6,9 +6,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from app.config import DEFAULTS, REPO_ROOT, default_database_url, instance_path
+from app.config import (
+    DEFAULTS,
+    INSECURE_SECRET_KEY,
+    REPO_ROOT,
+    default_database_url,
+    instance_path,
+)
 
 
 class DatabaseIdConverter(IntegerConverter):
@@ -18,6 +25,17 @@ class DatabaseIdConverter(IntegerConverter):
     def __init__(self, url_map, *args, **kwargs) -> None:
         kwargs.setdefault("max", 2**31 - 1)
         super().__init__(url_map, *args, **kwargs)
+
+
+def _refuse_an_unsafe_production_start(app: Flask) -> None:
+    """Anyone who knows the default key can forge sessions: never serve with it."""
+    key = str(app.config.get("SECRET_KEY") or "")
+    if app.config["PRODUCTION"] and (key == INSECURE_SECRET_KEY or len(key) < 32):
+        raise RuntimeError(
+            "生产环境拒绝启动：SECRET_KEY 为默认值或过短（至少32个字符）。请运行 "
+            "`flask instance init` 或在 instance/config.py / LUOSHI_SECRET_KEY 中设置随机密钥。 "
+            "(Refusing to start in production with the default or a short SECRET_KEY.)"
+        )
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -35,6 +53,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = default_database_url(app.instance_path)
+    _refuse_an_unsafe_production_start(app)
+    if int(app.config["PROXY_HOPS"]) > 0:
+        hops = int(app.config["PROXY_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     from app import access, cli, db, templating, views
     from app.extensions import csrf, login_manager

@@ -56,6 +56,11 @@ DEFAULTS: dict[str, object] = {
     "LOCKOUT_ADDRESS_WINDOW_MINUTES": 15,
     "LOCKOUT_ADDRESS_MINUTES": 15,
     "PAGE_SIZE": 50,
+    # A production start (gunicorn, `make run-prod`) refuses the default SECRET_KEY.
+    "PRODUCTION": False,
+    # Reverse proxies in front that set X-Forwarded-For/-Proto/-Host (nginx: 1). 0 trusts none:
+    # behind a proxy that would make every visitor 127.0.0.1 to the lockout and the audit.
+    "PROXY_HOPS": 0,
 }
 
 
