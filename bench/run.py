@@ -19,6 +19,11 @@ The parser benchmarks (``--only parser``, in bench/parser_bench.py) time parse_r
 report fixtures (.txt and .docx) and on 1 MB worst cases, each against merely reading and
 decoding the same files with read_report_file.
 
+The reminder benchmarks (``--only reminders``, in bench/reminders_bench.py) time one planning
+sweep at 10,000 and 100,000 open tasks (the larger against the smaller, with the statements each
+runs and their query plans), the delivery of 1,000 reminders to a local aiosmtpd against plain
+smtplib sending the same messages, and a whole run (plan + deliver) on a 20,000-task data set.
+
 Why ratios: absolute requests per second depend on the machine, its load, the Python build and
 the client that drives the load. A ratio against a baseline served by the same server and driven
 by the same client in the same run cancels most of that, so figures from different machines and
@@ -26,7 +31,7 @@ days can be compared. Nothing here passes or fails; the figures are for reading.
 
 The run is bounded: a fixed number of requests per measurement and a time cap, loopback only,
 free ports only, and the temporary instances are removed (and gunicorn stopped) at the end.
-``--quick`` takes about 100 s.
+``--quick`` takes about two minutes.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from typing import Any
 
 import pages_bench  # bench/pages_bench.py, next to this file
 import parser_bench  # bench/parser_bench.py, next to this file
+import reminders_bench  # bench/reminders_bench.py, next to this file
 from common import (
     BENCH_COORDINATOR,
     BENCH_PASSWORD,
@@ -70,7 +76,7 @@ RESULTS_FILE = Path(__file__).resolve().parent / "results" / "latest.json"
 # -- settings -------------------------------------------------------------------------------
 
 
-BENCHMARKS = ("web", "pages", "parser")
+BENCHMARKS = ("web", "pages", "parser", "reminders")
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,8 @@ class Settings:
     page_time: float
     server_workers: int
     concurrency: tuple[int, ...]
+    plan_tasks: tuple[int, ...]
+    mails: int
     save: bool
 
     def runs(self, benchmark: str) -> bool:
@@ -98,9 +106,10 @@ class Settings:
 def parse_settings(argv: list[str] | None = None) -> Settings:
     """Command-line flags; --quick changes the defaults of the flags not given."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a small run of about 100 s")
+    parser.add_argument("--quick", action="store_true", help="a small run of about two minutes")
     parser.add_argument("--only", choices=("all", *BENCHMARKS), default="all",
-                        help="run only the web, task pages or parser benchmarks")  # fmt: skip
+                        help="run only the web, task pages, parser or reminder "
+                        "benchmarks")  # fmt: skip
     parser.add_argument("--offices", type=int, help="synthetic offices (default 200)")
     parser.add_argument("--tasks", type=int, help="synthetic tasks (default 20000)")
     parser.add_argument("--updates", type=int, help="synthetic progress updates "
@@ -117,16 +126,20 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
                         help="gunicorn workers for the task pages (default 2)")  # fmt: skip
     parser.add_argument("--concurrency", type=concurrency_levels, default=(1, 4),
                         help="concurrent clients for the task pages (default 1,4)")  # fmt: skip
+    parser.add_argument("--plan-tasks", type=plan_sizes,
+                        help="open tasks of the reminder planning sweeps "
+                        "(default 10000,100000)")  # fmt: skip
+    parser.add_argument("--mails", type=int, help="reminders delivered (default 1000)")
     parser.add_argument("--no-save", action="store_true", help=f"do not write {RESULTS_FILE}")
     args = parser.parse_args(argv)
     defaults = (
         {"offices": 20, "tasks": 2000, "updates": 2000, "requests": 5000, "rounds": 3,
          "time_cap": 2.0, "warmup": 0.5, "corpus_time": 0.3, "page_updates": 10000,
-         "page_time": 1.0}
+         "page_time": 1.0, "plan_tasks": (1000, 10000), "mails": 200}
         if args.quick
         else {"offices": 200, "tasks": 20000, "updates": 20000, "requests": 20000, "rounds": 5,
               "time_cap": 6.0, "warmup": 1.5, "corpus_time": 1.0, "page_updates": 100000,
-              "page_time": 2.0}
+              "page_time": 2.0, "plan_tasks": (10000, 100000), "mails": 1000}
     )  # fmt: skip
     args.page_updates = args.updates  # one --updates for both data sets, when given
     values = {key: getattr(args, key, None) for key in defaults}
@@ -151,6 +164,19 @@ def check_settings(parser: argparse.ArgumentParser, settings: Settings) -> None:
         parser.error("--page-time must be 0.2..120 seconds and --server-workers 1..16")
     if settings.runs("pages") and settings.tasks < 1:
         parser.error("the task pages need --tasks of at least 1")
+    if not 1 <= settings.mails <= 100_000:
+        parser.error("--mails must be 1..100000")
+
+
+def plan_sizes(text: str) -> tuple[int, ...]:
+    """The reminder planning sizes, "10000,100000" -> (10000, 100000): 2 to 4 of 1..1000000."""
+    try:
+        sizes = tuple(sorted(int(part) for part in text.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError("a list of numbers such as 10000,100000") from None
+    if not 2 <= len(sizes) <= 4 or not all(1 <= size <= 1_000_000 for size in sizes):
+        raise argparse.ArgumentTypeError("2 to 4 sizes, each of 1..1000000 open tasks")
+    return sizes
 
 
 def concurrency_levels(text: str) -> tuple[int, ...]:
@@ -424,6 +450,8 @@ def print_tables(figures: dict[str, Any]) -> None:
         pages_bench.print_table(figures["pages"])
     if "parser" in figures:
         parser_bench.print_table(figures["parser"])
+    if "reminders" in figures:
+        reminders_bench.print_table(figures["reminders"])
 
 
 def print_web_table(figures: dict[str, Any]) -> None:
@@ -468,6 +496,8 @@ def main(argv: list[str] | None = None) -> int:
             figures.update(run_web(settings))
         if settings.runs("pages"):
             figures["pages"] = pages_bench.run(pages_settings(settings))
+        if settings.runs("reminders"):
+            figures["reminders"] = reminders_bench.run(reminders_settings(settings))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -498,6 +528,14 @@ def pages_settings(settings: Settings) -> pages_bench.PagesSettings:
         requests=settings.requests, rounds=settings.rounds, time_cap=settings.page_time,
         warmup=settings.warmup, server_workers=settings.server_workers,
         concurrency=settings.concurrency,
+    )  # fmt: skip
+
+
+def reminders_settings(settings: Settings) -> reminders_bench.RemindersSettings:
+    """What the reminder benchmarks take from the command line."""
+    return reminders_bench.RemindersSettings(
+        plan_sizes=settings.plan_tasks, offices=settings.offices, mails=settings.mails,
+        whole_tasks=settings.tasks, whole_offices=settings.offices, rounds=settings.rounds,
     )  # fmt: skip
 
 

@@ -13,7 +13,7 @@ from app.clock import utcnow
 from app.core.lifecycle import TaskStatus
 from app.core.timefmt import local_today
 from app.db import get_engine
-from app.models import DeadlineChange, Task
+from app.models import DeadlineChange, Office, Task
 from tests.conftest import login, reread
 from tests.factories import World, make_task
 
@@ -175,3 +175,88 @@ def test_every_field_of_the_task_pages_is_labelled(client, spread: World, who: s
         unlabelled = [f for f in fields if 'type="hidden"' not in f and "id=" not in f]
         labelled = set(re.findall(r'<label[^>]*for="([^"]+)"', html))
         assert not unlabelled and ids <= labelled, (url, ids - labelled, unlabelled)
+
+
+def test_my_tasks_show_the_nearest_of_each_state_and_link_to_the_rest(
+    client, app, world: World, db: Session
+) -> None:
+    for n in range(12):
+        make_task(db, world.office_a, f"办理中{n:02d}", deadline=TODAY + timedelta(days=12 - n),
+                  status=TaskStatus.IN_PROGRESS)  # fmt: skip
+    db.commit()
+    login(client, "staff_a")
+    html = client.get("/tasks/mine").text
+    import re
+
+    listed = re.findall(r'/tasks/\d+">(办理中\d+)</a>', html)
+    assert listed == [f"办理中{n:02d}" for n in range(11, 1, -1)]  # the ten nearest deadlines
+    assert "办理中 <strong>12</strong>" in html and "待签收 <strong>2</strong>" in html
+    assert "查看全部 12 项办理中任务" in html and "/tasks/mine?status=in_progress" in html
+    assert "查看全部 2 项" not in html  # a state that fits shows no link
+    whole = client.get("/tasks/mine?status=in_progress").text
+    assert titles(whole) == {f"办理中{n:02d}" for n in range(12)}
+    assert "办理中 <strong>12</strong>" in whole  # the counts stay at the top
+    app.config["PAGE_SIZE"] = 5
+    last = client.get("/tasks/mine?status=in_progress&page=3").text
+    assert titles(last) == {"办理中01", "办理中00"} and "第 3 / 3 页，共 12 条" in last
+    assert titles(client.get("/tasks/mine?status=nonsense").text) >= {"甲科室的任务"}
+
+
+def test_my_tasks_count_each_light_as_the_task_page_shows_it(client, world: World, db) -> None:
+    from collections import Counter
+
+    from app.core.lifecycle import light
+    from app.core.workdays import WorkCalendar
+    from app.models import Holiday
+
+    # Days off just ahead move the first green deadline; a worked Sunday moves it back.
+    days_off = [TODAY + timedelta(days=n) for n in (2, 3, 4)]
+    for day in days_off:
+        db.add(Holiday(day=day, is_workday=False, name="假日"))
+    db.add(Holiday(day=TODAY + timedelta(days=9), is_workday=True, name="调休"))
+    for n in range(-3, 20):
+        status = [TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS, TaskStatus.SUBMITTED,
+                  TaskStatus.CLOSED][n % 4]  # fmt: skip
+        make_task(db, world.office_a, f"灯{n}", deadline=TODAY + timedelta(days=n), status=status)
+    db.commit()
+    calendar = WorkCalendar({TODAY + timedelta(days=9): True} | dict.fromkeys(days_off, False))
+    mine = db.exec(select(Task).where(Task.title.startswith("灯"))).all()
+    mine += [db.get(Task, world.task_a.id), db.get(Task, world.shared_task.id)]
+    expected = Counter(light(t.status, t.deadline, TODAY, calendar).value for t in mine)
+    login(client, "staff_a")
+    html = client.get("/tasks/mine").text
+    for lit, word in [("red", "红灯"), ("yellow", "黄灯"), ("green", "绿灯")]:
+        assert f"{word}</span> <strong>{expected[lit]}</strong>" in html, lit
+
+
+def test_a_renamed_office_shows_its_new_name_in_the_lists(client, world: World, db) -> None:
+    login(client, "coord1")
+    assert ">甲科室</option>" in client.get("/tasks/").text
+    office = db.get(Office, world.office_a.id)
+    office.name = "甲科室（更名）"
+    db.commit()
+    html = client.get(f"/tasks/?office_id={world.office_a.id}").text
+    assert f'<option value="{world.office_a.id}" selected>甲科室（更名）</option>' in html
+    assert ">甲科室</option>" not in html
+
+
+def test_the_lists_draw_each_light_as_the_core_does() -> None:
+    from types import SimpleNamespace
+
+    from app.core.lifecycle import light
+    from app.core.workdays import WorkCalendar
+    from app.services.task_queries import row_lights
+
+    # A long holiday right ahead, a worked weekend inside it, and a Monday off later on.
+    def day(n: int):
+        return TODAY + timedelta(days=n)
+
+    exceptions = {day(n): False for n in range(1, 8)} | {day(6): True, day(18): False}
+    calendar = WorkCalendar(exceptions)
+    for today in [day(n) for n in range(-3, 10)]:
+        rows = [SimpleNamespace(id=n * 10 + k, status=status.value,
+                                deadline=today + timedelta(days=n))
+                for n in range(-5, 40) for k, status in enumerate(TaskStatus)]  # fmt: skip
+        drawn = row_lights(rows, today, calendar)
+        for row in rows:
+            assert drawn[row.id] == light(row.status, row.deadline, today, calendar), (today, row)

@@ -218,3 +218,67 @@ def test_reassign_has_its_own_page(client, world: World, db: Session) -> None:
     client.post("/logout")
     login(client, "staff_a")
     assert client.get(f"/tasks/{world.task_a.id}/reassign").status_code == 403
+
+
+def test_the_task_page_reads_what_the_workflow_reads(client, world: World, db: Session) -> None:
+    """The page reads its rows in a few narrow statements (services/task_queries.task_page); what
+    it shows must be what the workflow's own readers find."""
+    from app.models import Commitment, CommitmentProblem, Problem, User
+    from app.services import task_queries
+    from app.services import task_workflow as workflow
+
+    task_id = world.task_a.id
+    commitment = db.get(Commitment, db.get(Task, task_id).commitment_id)
+    for position, lead in enumerate(["宣传不够深入", "制度不够健全"]):
+        problem = Problem(report_id=commitment.report_id, position=position, lead=lead, text=lead)
+        db.add(problem)
+        db.flush()
+        db.add(CommitmentProblem(commitment_id=commitment.id, problem_id=problem.id))
+    db.commit()
+    login(client, "staff_a")
+    act(client, task_id, "accept")
+    client.post(
+        f"/tasks/{task_id}/act/update",
+        data={"text": "开展普法宣传", "outcome-metric-0": "开展普法宣传", "outcome-value-0": "12",
+              "outcome-unit-0": "次", "outcome-metric-1": "发放资料", "outcome-value-1": "300",
+              "outcome-unit-1": "份", "files": (BytesIO(PDF), "照片说明.pdf")},
+        content_type="multipart/form-data", follow_redirects=True,
+    )  # fmt: skip
+    act(client, task_id, "comment", text="已联系司法所")
+    act(client, task_id, "submit", text="已完成")
+    client.post("/logout")
+    login(client, "coord1")
+    act(client, task_id, "return", reason="请补充照片")
+    client.post("/logout")
+    login(client, "leader1")
+    act(client, task_id, "urge", text="抓紧")
+    client.post("/logout")
+    login(client, "staff_a")
+    act(client, task_id, "update", text="补充照片")
+    act(client, task_id, "request_extension", new_deadline="2027-03-31", reason="人手不足")
+
+    reread(db)
+    task = db.get(Task, task_id)
+    coordinator = db.exec(select(User).where(User.login == "coord1")).one()
+    page = task_queries.task_page(db, task_id, coordinator)
+
+    def plain(entries) -> list:
+        return [(e.at, e.kind, e.label, e.author, e.text,
+                 [(o.metric, o.value, o.unit) for o in e.outcomes],
+                 [(f.id, f.original_name, f.size) for f in e.attachments])
+                for e in entries]  # fmt: skip
+
+    assert plain(page.timeline) == plain(workflow.timeline(db, task))
+    assert {"progress", "comment", "change"} <= {e.kind for e in page.timeline}
+    assert page.returned == workflow.return_reason(db, task) == "请补充照片"
+    assert page.facts == workflow.facts_of(db, task)
+    pending = workflow.pending_extension(db, task_id)
+    assert (page.pending.new_deadline, page.pending.reason) == (pending.new_deadline, "人手不足")
+    assert [o.name for o in page.cooperating] == [o.name for o in task.cooperating_offices]
+    assert (page.task.lead_office_name, page.task.version) == ("甲科室", task.version)
+    assert page.source.report_title == "关于2021年度法治政府建设情况的报告"
+    assert page.problems == [p.lead for p in db.get(Commitment, commitment.id).problems]
+    assert "针对问题</dt><dd>宣传不够深入；制度不够健全" in client.get(f"/tasks/{task_id}").text
+    staff_b = db.exec(select(User).where(User.login == "staff_b")).one()
+    assert task_queries.task_page(db, task_id, staff_b) is None  # not theirs: 404
+    assert task_queries.task_page(db, 10**6, coordinator) is None

@@ -1,6 +1,9 @@
-"""The home page (which sends each role to its own start page) and the health check."""
+"""The home page (which sends each role to its own start page), the about page and the health
+check."""
 
 from __future__ import annotations
+
+from importlib import metadata
 
 from flask import Blueprint, jsonify, redirect, render_template, url_for
 from flask_login import login_required
@@ -22,6 +25,17 @@ START_PAGES = [
 ]
 
 
+def _version() -> str:
+    """The installed package's version ("" when the package is not installed)."""
+    try:
+        return metadata.version("luoshi")
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+VERSION = _version()  # read once: it cannot change while the process runs
+
+
 @bp.route("/")
 @login_required
 def index():
@@ -35,6 +49,14 @@ def index():
 @login_required
 def no_role():
     return render_template("main/no_role.html")
+
+
+@bp.route("/about")
+@login_required
+def about():
+    """关于本系统: the smallest page a signed-in user gets (the layout, the user, the session;
+    no business data), which the task pages' benchmark takes as its baseline."""
+    return render_template("main/about.html", version=VERSION)
 
 
 @bp.route("/healthz")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from io import BytesIO
 
 from flask import (
@@ -28,81 +27,67 @@ from app.core.lifecycle import STATUS_LABELS, Action, TaskStatus
 from app.core.roles import Permission
 from app.core.timefmt import format_date_cn, local_today
 from app.db import get_session
-from app.forms import BulkForm, CsrfOnlyForm, TaskFilterForm, options
+from app.forms import BulkForm, CsrfOnlyForm
 from app.models import (
     Attachment,
-    Commitment,
-    DeadlineChange,
-    Office,
     ProgressUpdate,
-    Report,
     Task,
     User,
 )
-from app.pagination import paginate
-from app.services import attachments, audit, ledger
+from app.services import attachments, audit, ledger, task_queries
 from app.services import task_workflow as workflow
-from app.services.holidays import load_calendar
 from app.services.offices import list_offices
 from app.services.task_queries import SORT_LABELS, TaskFilters, task_query
 from app.views import client_ip, page_number
-from app.views.task_forms import OUTCOME_ROWS, read_request
+from app.views.task_forms import OUTCOME_ROWS, blank_bulk_form, read_filters, read_request
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
+
+
+# 我的任务 lists the first rows of each state (an office may have hundreds of tasks); a link
+# under a longer state opens all of that state's tasks, a page at a time.
+MINE_ROWS_PER_STATUS = 10
+_STATUS_CHOICES = (("", "全部"), *((s.value, label) for s, label in STATUS_LABELS.items()))
+_SORT_CHOICES = tuple(SORT_LABELS.items())
 
 
 @bp.route("/mine")
 @require(Permission.VIEW_OWN_OFFICE_TASKS)
 def mine():
     db = get_session()
-    today, calendar = _today(), load_calendar(db)
-    tasks = db.exec(task_query(TaskFilters(), current_user, today, calendar)).all()
-    grouped: dict[TaskStatus, list[Task]] = {status: [] for status in TaskStatus}
-    for task in tasks:
-        grouped[TaskStatus(task.status)].append(task)
-    lights = _lights(tasks, today, calendar)
+    today, calendar = _today(), task_queries.work_calendar(db)
+    status = request.args.get("status")
+    status = TaskStatus(status) if status in STATUS_LABELS else None
+    found = task_queries.my_tasks(db, current_user, today, calendar,
+                                 0 if status else MINE_ROWS_PER_STATUS)  # fmt: skip
+    page, groups = None, found.groups
+    if status:
+        page = task_queries.list_page(
+            db, TaskFilters(status=status.value), current_user, today, calendar, page_number(),
+            current_app.config["PAGE_SIZE"], total=found.by_status[status],
+        )  # fmt: skip
+        groups = {status: page.items}
+    rows = [row for group in groups.values() for row in group]
     return render_template(
-        "tasks/mine.html", grouped=grouped, labels=STATUS_LABELS, lights=lights,
-        light_counts=Counter(lights.values()),
+        "tasks/mine.html", groups=groups, page=page, labels=STATUS_LABELS,
+        counts=found.by_status, light_counts=found.by_light,
+        lights=task_queries.row_lights(rows, today, calendar),
     )  # fmt: skip
-
-
-def _lights(tasks, today, calendar) -> dict[int, lifecycle.Light]:
-    return {t.id: lifecycle.light(t.status, t.deadline, today, calendar) for t in tasks}
-
-
-def _office_names(db) -> list[tuple[int, str]]:
-    """(id, name) of every office: plain rows, no ORM objects (a unit may have hundreds)."""
-    return list(db.exec(select(Office.id, Office.name).order_by(Office.kind, Office.id)).all())
-
-
-def _filter_form(db) -> tuple[TaskFilterForm, TaskFilters]:
-    form = TaskFilterForm(formdata=request.args)
-    form.status.choices = options([("", "全部"), *((s.value, x) for s, x in STATUS_LABELS.items())])
-    form.sort.choices = options(SORT_LABELS.items())
-    valid = form.validate()
-    data = form.data if valid else {}
-    filters = TaskFilters(
-        q=data.get("q"), office_id=data.get("office_id"), status=data.get("status"),
-        light=data.get("light"), year=data.get("year"), due_from=data.get("due_from"),
-        due_to=data.get("due_to"), sort=data.get("sort") or "deadline",
-        report_id=request.args.get("report", type=int),
-        commitment_id=request.args.get("commitment", type=int),
-    )  # fmt: skip
-    return form, filters
 
 
 @bp.route("/")
 @require(Permission.VIEW_ALL_TASKS)
 def index():
     db = get_session()
-    form, filters = _filter_form(db)
-    today, calendar = _today(), load_calendar(db)
-    page = paginate(db, task_query(filters, current_user, today, calendar), page_number(),
-                    current_app.config["PAGE_SIZE"])  # fmt: skip
+    form = read_filters(request.args, _STATUS_CHOICES, _SORT_CHOICES)
+    today, calendar = _today(), task_queries.work_calendar(db)
+    page = task_queries.list_page(db, form.filters, current_user, today, calendar, page_number(),
+                                  current_app.config["PAGE_SIZE"])  # fmt: skip
     return render_template(
-        "tasks/index.html", form=form, page=page, lights=_lights(page.items, today, calendar),
-        bulk=BulkForm() if can(Permission.MANAGE_TASKS) else None, offices=_office_names(db),
+        "tasks/index.html", form=form, page=page,
+        lights=task_queries.row_lights(page.items, today, calendar),
+        bulk=blank_bulk_form() if can(Permission.MANAGE_TASKS) else None,
+        offices=task_queries.office_choices(db),
     )  # fmt: skip
 
 
@@ -110,8 +95,8 @@ def index():
 @require(Permission.VIEW_ALL_TASKS, Permission.VIEW_OWN_OFFICE_TASKS)
 def export():
     db = get_session()
-    form, filters = _filter_form(db)
-    today, calendar = _today(), load_calendar(db)
+    filters = read_filters(request.args, _STATUS_CHOICES, _SORT_CHOICES).filters
+    today, calendar = _today(), task_queries.work_calendar(db)
     tasks = list(db.exec(task_query(filters, current_user, today, calendar)))
     body = ledger.ledger_xlsx(
         f"督办台账（{format_date_cn(today)}导出）", ledger.ledger_tasks(db, tasks, today, calendar)
@@ -159,30 +144,22 @@ def _today():
 @require(Permission.VIEW_ALL_TASKS, Permission.VIEW_OWN_OFFICE_TASKS)
 def detail(task_id: int):
     db = get_session()
-    task = get_visible_task(task_id)
-    commitment = db.get(Commitment, task.commitment_id) if task.commitment_id else None
-    today = _today()
-    calendar = load_calendar(db)
-    history = workflow.timeline(db, task)
+    page = task_queries.task_page(db, task_id, current_user)
+    if page is None:
+        abort(404)
+    task, today, calendar = page.task, _today(), task_queries.work_calendar(db)
     report_due = None
     if task.recurrence:
-        reports = [e.at for e in history if e.kind == "progress"]
+        reports = [e.at for e in page.timeline if e.kind == "progress"]
         timezone = current_app.config["TIMEZONE"]
         report_due = lifecycle.next_report_due(
             task.recurrence, local_today(max(reports), timezone) if reports else None,
             local_today(task.created_at, timezone), calendar,
         )  # fmt: skip
     return render_template(
-        "tasks/detail.html", task=task, commitment=commitment,
-        report=db.get(Report, commitment.report_id) if commitment else None,
-        deadlines=db.exec(select(DeadlineChange).where(DeadlineChange.task_id == task.id)
-                          .order_by(DeadlineChange.changed_at, DeadlineChange.id)).all(),
-        timeline=history, report_due=report_due, today=today,
-        returned=workflow.return_reason(db, task),
-        actions=workflow.allowed_actions(db, task, current_user, today),
-        pending=workflow.pending_extension(db, task.id),
+        "tasks/detail.html", task=task, page=page, report_due=report_due, today=today,
+        actions=lifecycle.allowed_actions(workflow.actor_of(current_user), page.facts, today),
         light=lifecycle.light(task.status, task.deadline, today, calendar),
-        form=CsrfOnlyForm(),
         Action=Action, outcome_rows=range(OUTCOME_ROWS),
     )  # fmt: skip
 
