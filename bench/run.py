@@ -24,6 +24,11 @@ sweep at 10,000 and 100,000 open tasks (the larger against the smaller, with the
 runs and their query plans), the delivery of 1,000 reminders to a local aiosmtpd against plain
 smtplib sending the same messages, and a whole run (plan + deliver) on a 20,000-task data set.
 
+The year-end benchmarks (``--only docx|review|draft``) time rendering a 30-page DocumentSpec
+against writing an empty .docx; the review page and both exports on 20,000 tasks against the
+minimal page (/about) and the empty .docx; and the draft of 1,000 closed tasks with 5,000 updates
+against the empty .docx.
+
 Why ratios: absolute requests per second depend on the machine, its load, the Python build and
 the client that drives the load. A ratio against a baseline served by the same server and driven
 by the same client in the same run cancels most of that, so figures from different machines and
@@ -53,9 +58,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docx_bench  # bench/docx_bench.py, next to this file
+import draft_bench  # bench/draft_bench.py, next to this file
 import pages_bench  # bench/pages_bench.py, next to this file
 import parser_bench  # bench/parser_bench.py, next to this file
 import reminders_bench  # bench/reminders_bench.py, next to this file
+import review_bench  # bench/review_bench.py, next to this file
 from common import (
     BENCH_COORDINATOR,
     BENCH_PASSWORD,
@@ -76,7 +84,9 @@ RESULTS_FILE = Path(__file__).resolve().parent / "results" / "latest.json"
 # -- settings -------------------------------------------------------------------------------
 
 
-BENCHMARKS = ("web", "pages", "parser", "reminders")
+BENCHMARKS = ("web", "pages", "parser", "reminders", "docx", "review", "draft")
+# The year-end benchmarks: each module's run(quick) prints nothing and returns rows.
+YEAR_END = {"docx": docx_bench, "review": review_bench, "draft": draft_bench}
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,7 @@ class Settings:
     plan_tasks: tuple[int, ...]
     mails: int
     save: bool
+    quick: bool = False
 
     def runs(self, benchmark: str) -> bool:
         return self.only in ("all", benchmark)
@@ -108,8 +119,8 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small run of about two minutes")
     parser.add_argument("--only", choices=("all", *BENCHMARKS), default="all",
-                        help="run only the web, task pages, parser or reminder "
-                        "benchmarks")  # fmt: skip
+                        help="run only one benchmark (web, task pages, parser, reminders, "
+                        "docx, review, draft)")  # fmt: skip
     parser.add_argument("--offices", type=int, help="synthetic offices (default 200)")
     parser.add_argument("--tasks", type=int, help="synthetic tasks (default 20000)")
     parser.add_argument("--updates", type=int, help="synthetic progress updates "
@@ -145,7 +156,8 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
     values = {key: getattr(args, key, None) for key in defaults}
     values = {key: defaults[key] if value is None else value for key, value in values.items()}
     settings = Settings(only=args.only, workers=args.workers, server_workers=args.server_workers,
-                        concurrency=args.concurrency, save=not args.no_save, **values)  # fmt: skip
+                        concurrency=args.concurrency, save=not args.no_save, quick=args.quick,
+                        **values)  # fmt: skip
     check_settings(parser, settings)
     return settings
 
@@ -452,6 +464,9 @@ def print_tables(figures: dict[str, Any]) -> None:
         parser_bench.print_table(figures["parser"])
     if "reminders" in figures:
         reminders_bench.print_table(figures["reminders"])
+    for name, module in YEAR_END.items():
+        if name in figures:
+            module.print_table(figures[name])
 
 
 def print_web_table(figures: dict[str, Any]) -> None:
@@ -498,6 +513,9 @@ def main(argv: list[str] | None = None) -> int:
             figures["pages"] = pages_bench.run(pages_settings(settings))
         if settings.runs("reminders"):
             figures["reminders"] = reminders_bench.run(reminders_settings(settings))
+        for name, module in YEAR_END.items():
+            if settings.runs(name):
+                figures[name] = module.run(settings.quick)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
