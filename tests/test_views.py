@@ -90,11 +90,37 @@ def test_unknown_pages_get_a_chinese_404(client) -> None:
     assert response.status_code == 404 and "页面不存在" in response.text
 
 
-def test_healthz_reports_the_database(client) -> None:
+def test_healthz_reports_the_database_and_the_scheduler(app, client) -> None:
+    from datetime import timedelta
+    from pathlib import Path
+
+    from app.clock import utcnow
+    from app.scheduler import HEARTBEAT_FILE
+
     response = client.get("/healthz")
     assert response.status_code == 200 and response.get_json() == {
-        "status": "ok", "database": "ok"
+        "status": "ok", "database": "ok", "scheduler": {"status": "missing", "last_tick": None},
     }  # fmt: skip
+    beat = Path(app.instance_path, HEARTBEAT_FILE)
+    beat.parent.mkdir(parents=True, exist_ok=True)
+    beat.write_text((utcnow() - timedelta(minutes=4)).isoformat(), encoding="utf-8")
+    scheduler = client.get("/healthz").get_json()["scheduler"]
+    assert scheduler["status"] == "ok" and 230 <= scheduler["age_seconds"] <= 250
+    beat.write_text((utcnow() - timedelta(hours=2)).isoformat(), encoding="utf-8")
+    assert client.get("/healthz").get_json()["scheduler"]["status"] == "stale"
+    beat.write_text("garbage", encoding="utf-8")
+    assert client.get("/healthz").get_json()["scheduler"]["status"] == "missing"
+
+
+def test_healthz_says_503_when_the_database_is_gone(tmp_path) -> None:
+    from app import create_app
+
+    missing = "postgresql+psycopg://postgres@127.0.0.1:9/luoshi"  # nothing listens on port 9
+    broken = create_app({"TESTING": True, "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path),
+                         "DATABASE_URL": missing})  # fmt: skip
+    response = broken.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["database"] == "unavailable"
 
 
 def test_pages_carry_no_inline_script_or_style(client, world: World) -> None:

@@ -3,15 +3,20 @@ check."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from importlib import metadata
+from pathlib import Path
 
-from flask import Blueprint, jsonify, redirect, render_template, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
 from flask_login import login_required
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.access import can
+from app.clock import utcnow
 from app.core.roles import Permission
 from app.db import get_session
+from app.scheduler import HEARTBEAT_FILE, TICK_MINUTES
 
 bp = Blueprint("main", __name__)
 
@@ -61,6 +66,26 @@ def about():
 
 @bp.route("/healthz")
 def healthz():
-    """The database answers: a minimal page with one trivial query."""
-    get_session().exec(text("SELECT 1")).one()
-    return jsonify(status="ok", database="ok")
+    """The database and the scheduler, for the load balancer and the operator: 200 when the
+    database answers, 503 (and what is wrong) when it does not. The scheduler's last tick is
+    reported, not required: a web process must stay in service while the scheduler restarts."""
+    try:
+        get_session().exec(text("SELECT 1")).one()
+    except SQLAlchemyError:
+        get_session().rollback()
+        body = {"status": "error", "database": "unavailable", "scheduler": _scheduler_state()}
+        return jsonify(body), 503
+    return jsonify(status="ok", database="ok", scheduler=_scheduler_state())
+
+
+def _scheduler_state() -> dict:
+    """The heartbeat the scheduler writes at every tick: ok, stale (no tick for over two
+    intervals) or missing (never ran with this instance folder)."""
+    beat = Path(current_app.instance_path, HEARTBEAT_FILE)
+    try:
+        last = datetime.fromisoformat(beat.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return {"status": "missing", "last_tick": None}
+    age = (utcnow() - last).total_seconds()
+    status = "ok" if age <= 2 * TICK_MINUTES * 60 + 60 else "stale"
+    return {"status": status, "last_tick": last.isoformat(), "age_seconds": int(age)}
