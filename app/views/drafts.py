@@ -25,7 +25,7 @@ from sqlalchemy import func
 from sqlmodel import select
 from werkzeug.datastructures import MultiDict
 
-from app.access import can, require
+from app.access import can, deny, require
 from app.clock import utcnow
 from app.core import drafting
 from app.core.errors import DomainError
@@ -95,7 +95,7 @@ def new():
         if draft is not None:
             return redirect(url_for("drafts.show", draft_id=draft.id))
         if request.method == "POST":
-            abort(403)
+            deny()
     form = CsrfOnlyForm()
     themes = _current_themes(draft)
     if request.method == "POST" and can(Permission.MANAGE_REPORTS):
@@ -245,7 +245,7 @@ def show(draft_id: int):
     draft = _draft(draft_id)
     if request.method == "POST":
         if not can(Permission.MANAGE_REPORTS):
-            abort(403)
+            deny()
         return _save(draft)
     if draft.current_version == 0:
         return redirect(url_for("drafts.new", report_id=draft.source_report_id))
