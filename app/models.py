@@ -7,7 +7,16 @@ metadata naming convention so that migrations can address them on SQLite too.
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import declared_attr
 from sqlmodel import Field, Relationship, SQLModel
 
@@ -367,6 +376,10 @@ class Outbox(SQLModel, table=True):
     recipient: str = Field(max_length=254)
     subject: str = Field(max_length=255)
     body: str = Field(sa_type=Text)
+    # An e-mail row's message, rendered when it was planned and flattened for SMTP, without
+    # its Date header (stamped when it is sent). None: built from BODY at delivery (rows
+    # planned before this column, or by a planner that did not know the sender).
+    message: bytes | None = Field(default=None, sa_type=LargeBinary)
     idempotency_key: str = Field(max_length=255, unique=True)
     status: str = Field(default="pending", max_length=20)
     attempts: int = Field(default=0)

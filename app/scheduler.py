@@ -53,6 +53,8 @@ def plan_due(session: Session, config: Mapping[str, Any], now: datetime) -> remi
         session, now=now, calendar=load_calendar(session),
         policy=settings.reminder_policy(session), timezone=config["TIMEZONE"],
         base_url=config["BASE_URL"],
+        # The mails are rendered once, now; delivery only adds the Date and sends the bytes.
+        from_address=config["MAIL_FROM"], domain=mail_domain(config),
     )  # fmt: skip
 
 

@@ -540,3 +540,106 @@ def test_a_hang_up_during_data_is_never_resent_by_the_sender(smtp_server: StartS
         sender.send(build_message(MAIL, sender=SENDER, domain=DOMAIN, now=NOW))
     assert caught.value.permanent is False
     assert len(handler.received) == 1 and len(handler.peers) == 1
+
+
+# -- stored messages: rendered when planned, the Date stamped when sent -------------------------
+
+
+def header_items(message: EmailMessage) -> list[tuple[str, str]]:
+    return sorted((name, str(value)) for name, value in message.items())
+
+
+@pytest.mark.parametrize("mail", [MAIL, replace(MAIL, task_title=LONG_TITLE, cc=())])
+def test_stored_bytes_with_the_date_read_as_build_message(mail: ReminderMail) -> None:
+    from app.notify.email import date_line, flatten
+
+    sent_at = NOW + timedelta(hours=3)  # the sweep that sends comes after the one that planned
+    stored = flatten(build_message(mail, sender=SENDER, domain=DOMAIN, now=NOW, dated=False))
+    assert b"\nDate:" not in stored and not stored.startswith(b"Date:")
+    assert b"\r\n" in stored and b"\n" not in stored.replace(b"\r\n", b"")  # SMTP line ends
+    got = parse(date_line(sent_at) + stored)
+    # What the outbox used to send: built at sending time, but for the .ics's DTSTAMP, which
+    # is the planning time (when the mail was made).
+    expected = parse(build_message(mail, sender=SENDER, domain=DOMAIN, now=NOW).as_bytes(
+        policy=SMTP))  # fmt: skip
+    assert got["Date"].datetime == sent_at
+    assert str(got["Date"]).endswith("+0800")  # Beijing time
+    assert [i for i in header_items(got) if i[0] != "Date"] == [
+        i for i in header_items(expected) if i[0] != "Date"
+    ]
+    assert shape(got) == shape(expected)
+    assert got["Message-ID"] == message_id_for(mail, DOMAIN)
+
+
+def test_stored_notice_bytes_with_the_date_read_as_build_notice_message() -> None:
+    from app.notify.digest import build_notice_message, calendar_warning
+    from app.notify.email import date_line, flatten
+
+    notice = calendar_warning(2027, "https://luoshi.example.gov.cn")
+    to = ("admin@example.gov.cn",)
+    stored = flatten(build_notice_message(notice, to=to, sender=SENDER, domain=DOMAIN, now=NOW,
+                                          dated=False))  # fmt: skip
+    got = parse(date_line(NOW) + stored)
+    expected = parse(build_notice_message(notice, to=to, sender=SENDER, domain=DOMAIN,
+                                          now=NOW).as_bytes(policy=SMTP))  # fmt: skip
+    assert header_items(got) == header_items(expected)
+    assert shape(got) == shape(expected)
+
+
+def test_send_bytes_hands_over_the_bytes_as_they_are(smtp_server: StartServer) -> None:
+    from app.notify.email import date_line, flatten
+
+    handler, port = smtp_server()
+    raw = date_line(NOW) + flatten(build_message(MAIL, sender=SENDER, domain=DOMAIN, now=NOW,
+                                                 dated=False))  # fmt: skip
+    recipients = [*MAIL.to, *MAIL.cc]
+    with sender_for(port) as sender:
+        sender.send_bytes(raw, SENDER, recipients)
+        sender.send(build_message(MAIL, sender=SENDER, domain=DOMAIN, now=NOW))
+    assert len(handler.peers) == 1  # one connection for both kinds
+    (mail_from, rcpt_tos, content), (_, _, built) = handler.received
+    assert (mail_from, rcpt_tos) == (SENDER, recipients)
+    assert content == raw
+    assert header_items(parse(content)) == header_items(parse(built))
+    assert shape(parse(content)) == shape(parse(built))
+
+
+def test_send_bytes_refused_and_outside_the_context(smtp_server: StartServer) -> None:
+    handler, port = smtp_server(Recorder(rcpt_replies={"zhang@sfj.example.gov.cn": "550 no"}))
+    with sender_for(port) as sender, pytest.raises(DeliveryError) as caught:
+        sender.send_bytes(b"Subject: x\r\n\r\nbody\r\n", SENDER, ["zhang@sfj.example.gov.cn"])
+    assert caught.value.permanent
+    with pytest.raises(RuntimeError):
+        sender_for(port).send_bytes(b"Subject: x\r\n\r\nbody\r\n", SENDER, ["a@b.cn"])
+
+
+@pytest.mark.parametrize("smtputf8", [True, False])
+def test_send_bytes_to_a_non_ascii_address_needs_smtputf8(smtp_server: StartServer,
+                                                          smtputf8: bool) -> None:  # fmt: skip
+    handler, port = smtp_server(enable_SMTPUTF8=smtputf8)
+    raw = "Subject: x\r\nTo: 张三@例子.中国\r\n\r\nbody\r\n".encode()
+    with sender_for(port) as sender:
+        if smtputf8:
+            sender.send_bytes(raw, SENDER, ["张三@例子.中国"])
+        else:
+            with pytest.raises(DeliveryError) as caught:
+                sender.send_bytes(raw, SENDER, ["张三@例子.中国"])
+            assert caught.value.permanent
+    assert [rcpt for _, rcpt, _ in handler.received] == ([["张三@例子.中国"]] if smtputf8 else [])
+
+
+def _time_of(name: str) -> datetime:
+    return datetime.strptime(name[:15], "%Y%m%d-%H%M%S")
+
+
+def test_file_sender_writes_stored_bytes(tmp_path) -> None:
+    from app.notify.email import date_line, flatten
+
+    raw = date_line(NOW) + flatten(build_message(MAIL, sender=SENDER, domain=DOMAIN, now=NOW,
+                                                 dated=False))  # fmt: skip
+    with FileSender(tmp_path) as sender:
+        sender.send_bytes(raw, SENDER, [*MAIL.to, *MAIL.cc])
+    (written,) = list(tmp_path.iterdir())
+    assert written.name == FileSender(tmp_path).path_for(message_id_for(MAIL, DOMAIN),
+                                                         _time_of(written.name)).name  # fmt: skip
+    assert written.read_bytes() == raw

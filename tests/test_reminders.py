@@ -58,10 +58,12 @@ def setup(db: Session):
 
 
 def sweep(app, db: Session, day: date, sender) -> reminders.DeliveryResult:
+    """Plan (the messages rendered, as the sender is known) and deliver at 09:00 on DAY."""
     now = nine_am(day)
     with Session(get_engine(app)) as session:
         reminders.plan(session, now=now, today=day, calendar=load_calendar(session), policy=POLICY,
-                       timezone="Asia/Shanghai", base_url="http://luoshi.test")  # fmt: skip
+                       timezone="Asia/Shanghai", base_url="http://luoshi.test",
+                       from_address="l@example.cn", domain="example.cn")  # fmt: skip
         session.commit()
     return reminders.deliver_pending(
         get_engine(app), sender=sender, now=now, from_address="l@example.cn", domain="example.cn"
@@ -342,3 +344,130 @@ def test_two_sweeps_in_small_batches_send_each_mail_once(app, db, backlog, monke
     ids = [m["Message-ID"] for s in senders for m in s.messages]
     assert len(ids) == len(set(ids)) == backlog
     assert statuses(db) == {"sent": backlog}
+
+
+# -- messages rendered when planned ------------------------------------------------------------
+
+
+def plan_rendered(app, day: date, from_address: str | None = "l@example.cn") -> None:
+    with Session(get_engine(app)) as session:
+        reminders.plan(session, now=nine_am(day), today=day, calendar=load_calendar(session),
+                       policy=POLICY, timezone="Asia/Shanghai", base_url="http://luoshi.test",
+                       from_address=from_address, domain="example.cn")  # fmt: skip
+        session.commit()
+
+
+def shape(message) -> list:
+    return [(part.get_content_type(), part.get_filename(),
+             None if part.is_multipart() else part.get_payload(decode=True))
+            for part in message.walk()]  # fmt: skip
+
+
+def test_the_stored_message_goes_out_with_the_sending_date(app, db, setup, smtp_server) -> None:  # noqa: F811
+    from app.notify.email import build_message
+
+    recorder, port = smtp_server()
+    plan_rendered(app, DAY)
+    reread(db)
+    rows = db.exec(select(Outbox).order_by(Outbox.id)).all()
+    assert rows and all(row.message for row in rows)
+    assert all(b"\r\nDate:" not in row.message.split(b"\r\n\r\n")[0] for row in rows)
+    later = nine_am(DAY) + timedelta(hours=2)  # planned at 09:00, sent at 11:00
+    with SmtpSender("127.0.0.1", port, timeout=5) as sender:
+        result = reminders.deliver_pending(
+            get_engine(app),
+            sender=sender,
+            now=later,
+            from_address="l@example.cn",
+            domain="example.cn",
+        )
+    assert result.sent == len(rows) == len(recorder.received)
+    for row, (mail_from, rcpt_tos, content) in zip(rows, recorder.received, strict=True):
+        got = message_from_bytes(content, policy=default)
+        mail = reminders._mail_from_json(row.body)
+        built = build_message(mail, sender="l@example.cn", domain="example.cn",
+                              now=nine_am(DAY))  # fmt: skip
+        expected = message_from_bytes(built.as_bytes(), policy=default)
+        assert (mail_from, rcpt_tos) == ("l@example.cn", [row.recipient])
+        assert got["Date"].datetime == later and str(got["Date"]).endswith("+0800")
+        assert sorted((k, str(v)) for k, v in got.items() if k != "Date") == sorted(
+            (k, str(v)) for k, v in expected.items() if k != "Date"
+        )
+        assert shape(got) == shape(expected)
+
+
+def test_a_row_without_a_stored_message_still_goes(app, db, setup, smtp_server) -> None:  # noqa: F811
+    recorder, port = smtp_server()
+    plan_rendered(app, DAY, from_address=None)  # a planner that did not know the sender
+    plan_rendered(app, DAY)  # nothing new: the rows exist
+    reread(db)
+    rows = db.exec(select(Outbox)).all()
+    assert rows and all(row.message is None for row in rows)
+    with SmtpSender("127.0.0.1", port, timeout=5) as sender:
+        result = deliver(app, sender)
+    assert result.sent == len(rows) == len(recorder.received)
+    got = [message_from_bytes(c, policy=default) for _, _, c in recorder.received]
+    assert all(m["Date"].datetime == nine_am(DAY) for m in got)
+    assert all(m.get_body(("plain",)).get_content() for m in got)
+
+
+def test_a_message_stored_for_another_sender_is_built_again(app, db, setup, smtp_server) -> None:  # noqa: F811
+    recorder, port = smtp_server()
+    plan_rendered(app, DAY, from_address="old@example.cn")  # MAIL_FROM changed since
+    with SmtpSender("127.0.0.1", port, timeout=5) as sender:
+        result = deliver(app, sender)
+    assert result.sent == len(recorder.received) > 0
+    for mail_from, _, content in recorder.received:
+        message = message_from_bytes(content, policy=default)
+        assert mail_from == "l@example.cn" == message["From"].addresses[0].addr_spec
+
+
+def test_a_resend_sends_the_same_message_id(app, db, setup, smtp_server) -> None:  # noqa: F811
+    recorder, port = smtp_server()
+    plan_rendered(app, DAY)
+    with SmtpSender("127.0.0.1", port, timeout=5) as sender:
+        first = deliver(app, sender)
+    reread(db)
+    rows = db.exec(select(Outbox).order_by(Outbox.id)).all()
+    for row in rows:  # e.g. an administrator sends them again
+        row.status = "pending"
+    db.commit()
+    later = nine_am(DAY) + timedelta(days=1)
+    with SmtpSender("127.0.0.1", port, timeout=5) as sender:
+        second = deliver(app, sender, now=later)
+    assert first.sent == second.sent == len(rows) > 0
+    mails = received(recorder)
+    once, again = mails[: len(rows)], mails[len(rows) :]
+    assert [m["Message-ID"] for m in once] == [m["Message-ID"] for m in again]
+    assert len({m["Message-ID"] for m in once}) == len(rows)
+    assert {m["Date"].datetime for m in again} == {later}
+    assert [shape(m) for m in once] == [shape(m) for m in again]
+
+
+def test_notices_are_stored_rendered_and_robot_rows_are_not(app, db, setup, tmp_path) -> None:
+    from app.notify.smtp import FileSender
+
+    office = db.get(Office, db.get(Task, setup["june"].id).lead_office_id)
+    office.wecom_webhook = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=x"
+    db.commit()
+    monday = date(2022, 6, 20)  # a week's first working day: the weekly digest
+    with Session(get_engine(app)) as session:
+        plan = reminders.plan_sweep(session, now=nine_am(monday), calendar=load_calendar(session),
+                                    policy=POLICY, timezone="Asia/Shanghai",
+                                    base_url="http://luoshi.test", from_address="l@example.cn",
+                                    domain="example.cn")  # fmt: skip
+        session.commit()
+    assert plan.digests > 0
+    reread(db)
+    digests = db.exec(select(Outbox).where(Outbox.kind == "digest")).all()
+    assert {(row.channel, row.message is not None) for row in digests} == {
+        ("email", True),
+        ("wecom", False),
+    }
+    folder = tmp_path / "sent-mail"
+    with FileSender(folder) as sender:
+        result = deliver(app, sender, now=nine_am(monday))  # robots wait: no robot sender
+    written = [message_from_bytes(p.read_bytes(), policy=default) for p in folder.iterdir()]
+    assert result.sent == len(written) > 0
+    digest_mails = [m for m in written if m["Message-ID"].startswith("<digest.")]
+    assert digest_mails and all(m["Date"].datetime == nine_am(monday) for m in digest_mails)

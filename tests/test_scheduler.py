@@ -78,3 +78,36 @@ def test_one_tick_drains_more_than_a_batch(app, db, monkeypatch) -> None:
     # Two due tasks, one mail each at least (on a working day): all out in one tick.
     assert result.sent == len([r for r in rows if r.status == "sent"]) == len(rows)
     assert len(list(Path(app.instance_path, "mail").glob("*.eml"))) == result.sent
+
+
+def test_a_tick_delivers_messages_rendered_when_planned(app, db) -> None:
+    from email import message_from_bytes
+    from email.policy import default
+
+    from app.db import session_scope
+    from app.notify.backends import mail_domain
+    from app.scheduler import deliver_due
+    from app.services import reminders, settings
+    from app.services.holidays import load_calendar
+
+    due_today_task(db)
+    planned_at = utcnow()
+    with app.app_context(), session_scope() as session:
+        reminders.plan_sweep(
+            session, now=planned_at, calendar=load_calendar(session),
+            policy=settings.reminder_policy(session), timezone=app.config["TIMEZONE"],
+            base_url=app.config["BASE_URL"], from_address=app.config["MAIL_FROM"],
+            domain=mail_domain(app.config),
+        )  # fmt: skip
+    reread(db)
+    rows = db.exec(select(Outbox).where(Outbox.channel == "email")).all()
+    assert all(row.message for row in rows)  # none at all on a weekend or holiday
+    sent_at = planned_at + timedelta(minutes=5)
+    with app.app_context():
+        result = deliver_due(app, sent_at)
+    files = list(Path(app.instance_path, "mail").glob("*.eml"))
+    assert result.sent == len(files) == len(rows)
+    for path in files:
+        message = message_from_bytes(path.read_bytes(), policy=default)
+        assert message["Date"].datetime.timestamp() == int(sent_at.timestamp())
+        assert message["From"].addresses[0].addr_spec == app.config["MAIL_FROM"]

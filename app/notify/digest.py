@@ -220,15 +220,17 @@ def _ascii(text: str) -> str:
 
 def build_notice_message(
     notice: Notice, *, to: tuple[str, ...], sender: str, sender_name: str = "落实督办系统",
-    domain: str, now: datetime, timezone: str = "Asia/Shanghai",
+    domain: str, now: datetime, timezone: str = "Asia/Shanghai", dated: bool = True,
 ) -> EmailMessage:  # fmt: skip
-    """NOTICE as multipart/alternative text + HTML, with a Message-ID stable across retries."""
+    """NOTICE as multipart/alternative text + HTML, with a Message-ID stable across retries;
+    without a Date header if not DATED (as build_message)."""
     if not to:
         raise ValueError(f"notice {notice.key} has no recipients")
     recipients = hashlib.sha256("\n".join(sorted(a.lower() for a in to)).encode()).hexdigest()
     # The headers and bodies of a reminder, without its calendar (app.notify.email.compose).
     return compose(
         subject=notice.subject, sender=sender, sender_name=sender_name, to=tuple(to), cc=(),
-        date=to_local(now, timezone), message_id=f"<{notice.key}.{recipients[:16]}@{domain}>",
+        date=to_local(now, timezone) if dated else None,
+        message_id=f"<{notice.key}.{recipients[:16]}@{domain}>",
         text=notice.text, html=notice.html,
     )  # fmt: skip

@@ -23,11 +23,13 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from email.generator import BytesGenerator
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy, default
 from email.utils import format_datetime
 from functools import cache, lru_cache
+from io import BytesIO
 
 from icalendar import Alarm, Calendar, Event
 from markupsafe import escape
@@ -40,6 +42,8 @@ __all__ = [
     "build_message",
     "calendar_for",
     "compose",
+    "date_line",
+    "flatten",
     "message_id_for",
     "subject_for",
 ]
@@ -201,19 +205,22 @@ def calendar_for(mail: ReminderMail, *, domain: str, now: datetime, sender_name:
 
 def build_message(
     mail: ReminderMail, *, sender: str, sender_name: str = "落实督办系统", domain: str,
-    now: datetime, timezone: str = "Asia/Shanghai",
+    now: datetime, timezone: str = "Asia/Shanghai", dated: bool = True,
 ) -> EmailMessage:  # fmt: skip
     """The reminder as multipart/mixed: text + HTML alternatives, then the deadline .ics.
 
     NOW is the sending instant (aware, or naive meaning UTC); the Date header shows it in
-    TIMEZONE because a machine running in UTC would otherwise stamp +0000.
+    TIMEZONE because a machine running in UTC would otherwise stamp +0000. Not DATED: no Date
+    header (the outbox renders the mail when it plans it, and stamps the Date when it sends:
+    date_line()); NOW is then the planning instant, the .ics's DTSTAMP.
     """
     if not mail.to and not mail.cc:
         raise ValueError(f"reminder for task {mail.task_id} has no recipients")
     text, html, ics = _bodies(replace(mail, to=(), cc=()), sender_name, domain, now)
     return compose(
         subject=subject_for(mail), sender=sender, sender_name=sender_name, to=mail.to,
-        cc=mail.cc, date=to_local(now, timezone), message_id=message_id_for(mail, domain),
+        cc=mail.cc, date=to_local(now, timezone) if dated else None,
+        message_id=message_id_for(mail, domain),
         text=text, html=html,
         attachment=Attachment(
             ics, f"deadline-task{mail.task_id}.ics",
@@ -387,11 +394,13 @@ class Attachment:
 
 def compose(
     *, subject: str, sender: str, sender_name: str, to: tuple[str, ...], cc: tuple[str, ...],
-    date: datetime, message_id: str, text: str, html: str, attachment: Attachment | None = None,
+    date: datetime | None, message_id: str, text: str, html: str,
+    attachment: Attachment | None = None,
 ) -> EmailMessage:  # fmt: skip
     """A mail of Chinese text and HTML (multipart/alternative, base64), inside multipart/mixed
-    with ATTACHMENT when there is one. DATE is shown in its own offset. TEXT and HTML are str,
-    or what _base64_text made of them (a sweep's mails to several recipients share it)."""
+    with ATTACHMENT when there is one. DATE is shown in its own offset (None: no Date header).
+    TEXT and HTML are str, or what _base64_text made of them (a sweep's mails to several
+    recipients share it)."""
     message = EmailMessage(_POLICY)
     message["Subject"] = encoded_header("Subject", subject)
     message["From"] = _mailbox_header("From", sender_name, sender)
@@ -401,7 +410,8 @@ def compose(
             message[name] = header if header is not None else tuple(
                 Address(addr_spec=a) for a in addresses
             )  # fmt: skip
-    message["Date"] = _Header("Date", format_datetime(date))
+    if date is not None:
+        message["Date"] = _Header("Date", format_datetime(date))
     message["Message-ID"] = _Header("Message-ID", message_id)
     # RFC 3834, and Exchange's own header: no out-of-office replies to a robot.
     message["Auto-Submitted"] = _Header("Auto-Submitted", "auto-generated")
@@ -424,6 +434,21 @@ def compose(
         _leaf(attachment.content_type, attachment.payload, disposition),
     ]
     return _multipart("mixed", f"=_mixed_{tag}", mixed, message)
+
+
+def flatten(message: EmailMessage) -> bytes:
+    """MESSAGE as smtplib.SMTP.send_message would put it on the wire (CRLF line ends, no
+    From-mangling), for sending later with SMTP.sendmail as it is."""
+    stream = BytesIO()
+    BytesGenerator(stream, mangle_from_=False).flatten(message, linesep="\r\n")
+    return stream.getvalue()
+
+
+@lru_cache(maxsize=8)
+def date_line(now: datetime, timezone: str = "Asia/Shanghai") -> bytes:
+    """The Date header line (CRLF included) for a mail sent at NOW, shown in TIMEZONE: put in
+    front of a mail flattened without one (build_message(dated=False))."""
+    return f"Date: {format_datetime(to_local(now, timezone))}\r\n".encode("ascii")
 
 
 def _body(text: str) -> _Base64:

@@ -62,6 +62,8 @@ class MailSender(Protocol):
 
     def send(self, message: EmailMessage) -> None: ...
 
+    def send_bytes(self, raw: bytes, sender: str, recipients: list[str]) -> None: ...
+
 
 def _reply_text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
@@ -181,24 +183,46 @@ class SmtpSender:
 
     def send(self, message: EmailMessage) -> None:
         """Hand MESSAGE to the server; envelope sender and recipients come from its headers."""
+        self._deliver(lambda smtp: smtp.send_message(message), lambda: message.get("Message-ID"))
+
+    def send_bytes(self, raw: bytes, sender: str, recipients: list[str]) -> None:
+        """Hand RAW, a message flattened for SMTP (CRLF line ends), to the server as it is, with
+        the envelope SENDER and RECIPIENTS: no parsing, no flattening."""
+        options: list[str] = []
+        if not all(address.isascii() for address in (sender, *recipients)):
+            options = ["SMTPUTF8", "BODY=8BITMIME"]  # what send_message asks for such a mail
+
+        def send(smtp: smtplib.SMTP) -> dict:
+            if options and not smtp.has_extn("smtputf8"):
+                raise smtplib.SMTPNotSupportedError(
+                    "One or more source or delivery addresses require internationalized "
+                    "email support, but the server does not advertise the required SMTPUTF8 "
+                    "capability"
+                )  # send_message's words
+            return smtp.sendmail(sender, recipients, raw, mail_options=options)
+
+        self._deliver(send, lambda: _message_id(raw))
+
+    def _deliver(self, send, message_id) -> None:  # type: ignore[no-untyped-def]
+        """One message out: SEND(smtp) hands it over, MESSAGE_ID() names it in the log."""
         if not self._entered:
             raise RuntimeError("use SmtpSender as a context manager: `with SmtpSender(...) as s:`")
         self._ensure_connection()
         try:
-            refused = self._send_once(message)
+            refused = self._send_once(send)
         except smtplib.SMTPServerDisconnected:
             # Only when DATA was never sent (_send_once re-raises nothing else): the server
             # hung up between mails, and has not got this one.
             log.info("SMTP server %s:%s dropped the connection; reconnecting", self.host, self.port)
             self._ensure_connection()
-            refused = self._send_once(message, reconnected=True)
+            refused = self._send_once(send, reconnected=True)
         self._last_used = time.monotonic()
         if refused:
             # The others have the mail already: raising would make a retry send it twice.
             log.warning("SMTP server refused some recipients of %s: %s",
-                        message.get("Message-ID"), refused)  # fmt: skip
+                        message_id(), refused)  # fmt: skip
 
-    def _send_once(self, message: EmailMessage, reconnected: bool = False) -> dict:
+    def _send_once(self, send, reconnected: bool = False) -> dict:  # type: ignore[no-untyped-def]
         """One try over the open connection. SMTPServerDisconnected comes out only when the
         server hung up before DATA and this is not already the try after a reconnect; every
         other failure is a DeliveryError. A disconnect after DATA may still have delivered
@@ -207,7 +231,7 @@ class SmtpSender:
         assert smtp is not None
         smtp.data_started = False
         try:
-            return smtp.send_message(message)
+            return send(smtp)
         except smtplib.SMTPServerDisconnected as error:
             self._drop()
             if not smtp.data_started and not reconnected:
@@ -237,6 +261,14 @@ class SmtpSender:
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
+
+
+def _message_id(raw: bytes) -> str | None:
+    """The Message-ID of RAW, a flattened message, read from its header section."""
+    end = raw.find(b"\r\n\r\n")
+    match = _MESSAGE_ID.search(raw, 0, end if end >= 0 else len(raw))
+    return match.group(1).decode("ascii", "replace").strip() if match else None
 
 
 class FileSender:
@@ -259,25 +291,38 @@ class FileSender:
     ) -> None:  # fmt: skip
         return None
 
-    def path_for(self, message: EmailMessage, now: datetime) -> Path:
-        message_id = str(message.get("Message-ID") or "").strip().strip("<>")
+    def path_for(self, message: EmailMessage | str | None, now: datetime) -> Path:
+        """MESSAGE: the message, or its Message-ID."""
+        if isinstance(message, EmailMessage):
+            message = message.get("Message-ID")
+        message_id = str(message or "").strip().strip("<>")
         safe = _UNSAFE.sub("_", message_id).strip("._")[:150] or uuid.uuid4().hex
         return self.folder / f"{now:%Y%m%d-%H%M%S}-{safe}.eml"
 
     def send(self, message: EmailMessage) -> None:
         target = self.path_for(message, datetime.now(ZoneInfo(self.timezone)))
         try:
-            data = message.as_bytes(policy=SMTP)
-            self.folder.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "wb") as stream:
-                    stream.write(data)
-                    stream.flush()
-                    os.fsync(stream.fileno())
-                os.replace(temporary, target)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            self._write(target, message.as_bytes(policy=SMTP))
         except OSError as error:
             raise DeliveryError(f"cannot write {target}: {error}", permanent=False) from error
+
+    def send_bytes(self, raw: bytes, sender: str, recipients: list[str]) -> None:
+        """RAW as it is (the envelope is not kept: the headers say as much)."""
+        target = self.path_for(_message_id(raw), datetime.now(ZoneInfo(self.timezone)))
+        try:
+            self._write(target, raw)
+        except OSError as error:
+            raise DeliveryError(f"cannot write {target}: {error}", permanent=False) from error
+
+    def _write(self, target: Path, data: bytes) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise

@@ -41,7 +41,7 @@ from app.notify.digest import (
     calendar_warning,
     weekly_digest,
 )
-from app.notify.email import ReminderMail, build_message, subject_for
+from app.notify.email import ReminderMail, build_message, date_line, flatten, subject_for
 from app.services import review as review_service
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed"
 MAX_ATTEMPTS = 8
 _OPEN = [TaskStatus.ASSIGNED.value, TaskStatus.IN_PROGRESS.value]
 RECURRENCES = list(get_args(Recurrence))
-INSERT_CHUNK = 1000  # rows a statement: 13 parameters each, far below every database's limit
+INSERT_CHUNK = 1000  # rows a statement: 14 parameters each, far below every database's limit
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -138,9 +138,12 @@ class PlanResult:
 
 def plan(
     session: Session, *, now: datetime, today: date, calendar: WorkCalendar,
-    policy: ReminderPolicy, timezone: str, base_url: str,
+    policy: ReminderPolicy, timezone: str, base_url: str, from_address: str | None = None,
+    domain: str | None = None,
 ) -> PlanResult:  # fmt: skip
-    """Write every reminder due today to the outbox, once per key."""
+    """Write every reminder due today to the outbox, once per key. Given the sender
+    (FROM_ADDRESS, DOMAIN: what deliver_pending will be given), each row also holds its
+    message, rendered now (_render), so that delivery only stamps the Date and sends it."""
     tasks = _candidates(session, today, calendar, policy)
     facts = _facts(session, tasks, calendar, timezone)
     due = policy_reminders_due(facts, policy, today, calendar, coordinator_addresses(session))
@@ -156,10 +159,28 @@ def plan(
                 "office_id": task.lead_office_id,
                 "recipient": recipient[:254], "subject": subject_for(mail)[:255],
                 "body": json.dumps(_mail_json(mail), ensure_ascii=False),
+                "message": _render(
+                    lambda mail=mail: build_message(mail, sender=from_address, domain=domain,
+                                                    now=now, dated=False),
+                    from_address, domain, recipient,
+                ),
                 "idempotency_key": reminder.key(recipient)[:255], "status": PENDING,
                 "attempts": 0, "next_attempt_at": now, "created_at": now,
             })  # fmt: skip
     return PlanResult(due, _insert_new(session, rows))
+
+
+def _render(build, from_address: str | None, domain: str | None, recipient: str) -> bytes | None:
+    """The message BUILD() makes (without a Date header), flattened for SMTP, to be stored in
+    its outbox row; None when the sender is not known here, or an address is not ASCII (such
+    a mail needs SMTPUTF8 and a flattening of its own: smtplib's send_message does both), or
+    it cannot be built (delivery then fails the row with the reason)."""
+    if not (from_address and domain and from_address.isascii() and recipient.isascii()):
+        return None
+    try:
+        return flatten(build())
+    except ValueError:
+        return None
 
 
 def _mail(task, reminder, offices, today, calendar, base_url, recipient) -> ReminderMail:
@@ -217,12 +238,20 @@ def _days_note(today: date, deadline: date, calendar: WorkCalendar) -> str:
     return f"距时限还有{left}个工作日" if left >= 0 else f"已逾期{-left}个工作日"
 
 
-def _notice_rows(notice: Notice, recipients, *, now, office_id=None, key_prefix: str) -> list:
+def _notice_rows(notice: Notice, recipients, *, now, office_id=None, key_prefix: str,
+                 from_address: str | None = None, domain: str | None = None) -> list:  # fmt: skip
+    body = notice.to_json()
     return [
         {
             "channel": channel, "kind": notice.kind, "task_id": None, "office_id": office_id,
-            "recipient": recipient[:254], "subject": notice.subject[:255],
-            "body": notice.to_json(), "idempotency_key": f"{key_prefix}:{recipient}"[:255],
+            "recipient": recipient[:254], "subject": notice.subject[:255], "body": body,
+            "message": _render(
+                lambda recipient=recipient: build_notice_message(
+                    notice, to=(recipient[:254],), sender=from_address, domain=domain, now=now,
+                    dated=False,
+                ), from_address, domain, recipient,
+            ) if channel == EMAIL else None,
+            "idempotency_key": f"{key_prefix}:{recipient}"[:255],
             "status": PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now,
         }
         for channel, recipient in recipients
@@ -247,7 +276,8 @@ def _office_recipients(office: Office, members: dict[int, list[str]]) -> list[tu
 
 def plan_weekly_digests(
     session: Session, *, now: datetime, now_local: datetime, calendar: WorkCalendar,
-    policy: ReminderPolicy, base_url: str,
+    policy: ReminderPolicy, base_url: str, from_address: str | None = None,
+    domain: str | None = None,
 ) -> int:  # fmt: skip
     """Each office's open tasks, red and yellow first, on the week's first working day.
 
@@ -277,7 +307,8 @@ def plan_weekly_digests(
         notice = weekly_digest(office.name, week_of, items, base_url)
         for channel, recipient in _office_recipients(office, members):
             rows += _notice_rows(notice, [(channel, recipient)], now=now, office_id=office.id,
-                                 key_prefix=f"{prefix}{office.id}:{channel}")  # fmt: skip
+                                 key_prefix=f"{prefix}{office.id}:{channel}",
+                                 from_address=from_address, domain=domain)  # fmt: skip
     return _insert_new(session, rows)
 
 
@@ -320,7 +351,8 @@ def _role_emails(session: Session, role: str) -> list[str]:
 
 def plan_leader_summary(
     session: Session, *, now: datetime, now_local: datetime, calendar: WorkCalendar,
-    policy: ReminderPolicy, base_url: str,
+    policy: ReminderPolicy, base_url: str, from_address: str | None = None,
+    domain: str | None = None,
 ) -> int:  # fmt: skip
     """The month's progress to every leader, on the month's first working day: the progress
     review (进度通报) as of that day, worded once for all of them."""
@@ -339,13 +371,15 @@ def plan_leader_summary(
         subject=f"【月度进展】{month_of.year}年{month_of.month}月法治政府建设任务落实情况",
     )  # fmt: skip
     rows = _notice_rows(notice, [(EMAIL, e) for e in leaders], now=now,
-                        key_prefix=f"{prefix}email")  # fmt: skip
+                        key_prefix=f"{prefix}email", from_address=from_address,
+                        domain=domain)  # fmt: skip
     return _insert_new(session, rows)
 
 
 def warn_unknown_year(
-    session: Session, *, now: datetime, today: date, calendar: WorkCalendar, base_url: str
-) -> int:
+    session: Session, *, now: datetime, today: date, calendar: WorkCalendar, base_url: str,
+    from_address: str | None = None, domain: str | None = None,
+) -> int:  # fmt: skip
     """Once per year and admin: the calendar has no holidays for this year, so reminders fall
     back to Monday–Friday until somebody imports them."""
     if calendar.is_known(today.year):
@@ -359,7 +393,8 @@ def warn_unknown_year(
     notice = calendar_warning(today.year, base_url)
     return _insert_new(session, _notice_rows(
         notice, [(EMAIL, e) for e in admins], now=now,
-        key_prefix=f"notice:calendar:{today.year}:email",
+        key_prefix=f"notice:calendar:{today.year}:email", from_address=from_address,
+        domain=domain,
     ))  # fmt: skip
 
 
@@ -374,22 +409,25 @@ class SweepPlan:
 
 def plan_sweep(
     session: Session, *, now: datetime, calendar: WorkCalendar, policy: ReminderPolicy,
-    timezone: str, base_url: str,
+    timezone: str, base_url: str, from_address: str | None = None, domain: str | None = None,
 ) -> SweepPlan:  # fmt: skip
     """Everything a sweep at NOW writes to the outbox: reminders, digests, the leaders'
-    summary and the unknown-year notice."""
+    summary and the unknown-year notice; the e-mails rendered, given the sender (plan)."""
     now_local = to_local(now, timezone)
     today = now_local.date()
+    sender = {"from_address": from_address, "domain": domain}
     result = plan(session, now=now, today=today, calendar=calendar, policy=policy,
-                  timezone=timezone, base_url=base_url)  # fmt: skip
+                  timezone=timezone, base_url=base_url, **sender)  # fmt: skip
     common = {"now": now, "now_local": now_local, "calendar": calendar, "policy": policy,
-              "base_url": base_url}  # fmt: skip
+              "base_url": base_url, **sender}  # fmt: skip
     return SweepPlan(
         result.due,
         result.planned,
         plan_weekly_digests(session, **common),
         plan_leader_summary(session, **common),
-        warn_unknown_year(session, now=now, today=today, calendar=calendar, base_url=base_url),
+        warn_unknown_year(
+            session, now=now, today=today, calendar=calendar, base_url=base_url, **sender
+        ),
     )
 
 
@@ -422,7 +460,8 @@ CLAIM_BATCH = 100  # rows claimed by one statement
 DELIVERY_BUDGET_SECONDS = 240.0  # a tick comes every 5 minutes: leave it room
 _OUTBOX = Outbox.__table__  # Core: a statement per row costs a tenth of the ORM's
 _CLAIMED = (_OUTBOX.c.id, _OUTBOX.c.channel, _OUTBOX.c.kind, _OUTBOX.c.recipient,
-            _OUTBOX.c.body, _OUTBOX.c.office_id, _OUTBOX.c.attempts)  # fmt: skip
+            _OUTBOX.c.body, _OUTBOX.c.office_id, _OUTBOX.c.attempts,
+            _OUTBOX.c.message)  # fmt: skip
 _MARKS: dict[tuple[str, ...], Update] = {}
 
 
@@ -453,7 +492,11 @@ def deliver_pending(
     BUDGET_SECONDS have passed (the rest waits for the next sweep). Robot rows wait for a
     sweep that has a ROBOTS sender (app.notify.robots.RobotSender)."""
     channels = [EMAIL, *(ROBOT_CHANNELS if robots is not None else ())]
-    context = _Delivery(sender, robots, now, from_address, domain)
+    context = _Delivery(
+        sender, robots, now, from_address, domain, date_line(now),
+        getattr(sender, "send_bytes", None),
+        (f"<{from_address}>".encode(), f"@{domain}>".encode()),
+    )  # fmt: skip
     counts = {"sent": 0, "skipped": 0, "retried": 0, "failed": 0}
     stop_at = time.monotonic() + budget_seconds
     after, left = 0, limit
@@ -487,6 +530,9 @@ class _Delivery:
     now: datetime
     from_address: str
     domain: str
+    date: bytes  # the Date header line of this sweep's mails
+    send_bytes: object  # the sender's send_bytes, if it has one: stored messages go that way
+    marks: tuple[bytes, bytes]  # what a stored message's headers hold if made for this sender
 
 
 @dataclass
@@ -500,6 +546,7 @@ class _Row:
     body: str
     office_id: int | None
     attempts: int  # this try included
+    message: bytes | None  # rendered when planned, without a Date header
     mail: ReminderMail | None = None  # a reminder's body, read at the claim
     unreadable: str | None = None  # why the body could not be read
 
@@ -628,6 +675,8 @@ def _send(row: _Row, batch: _Batch, context: _Delivery) -> str | None:
             raise _Unworded(f"无法读取提醒内容：{row.unreadable}")
         if row.mail.task_id not in batch.open_tasks:
             return "任务已办结或撤销，不再提醒。"
+        if _send_stored(row, context, [*row.mail.to, *row.mail.cc]):
+            return None
         try:
             message = build_message(row.mail, sender=context.from_address,
                                     domain=context.domain, now=context.now)  # fmt: skip
@@ -640,12 +689,30 @@ def _send(row: _Row, batch: _Batch, context: _Delivery) -> str | None:
     except (ValueError, TypeError, KeyError) as error:
         raise _Unworded(f"无法读取通知内容：{type(error).__name__}: {error}") from error
     if row.channel == EMAIL:
+        if _send_stored(row, context, [row.recipient]):
+            return None
         context.sender.send(build_notice_message(
             notice, to=(row.recipient,), sender=context.from_address, domain=context.domain,
             now=context.now,
         ))  # fmt: skip
         return None
     return _send_robot(row, notice, batch.offices.get(row.office_id), context.robots)
+
+
+def _send_stored(row: _Row, context: _Delivery, recipients: list[str]) -> bool:
+    """Send the message stored in ROW, the sweep's Date put in front: the same bytes as
+    building it from the body would give, but for the .ics's DTSTAMP (the planning time). False
+    when there is none, the sender takes only EmailMessages, or it was rendered for another
+    sender (MAIL_FROM changed since): then it is built from the body, as before."""
+    raw, send_bytes = row.message, context.send_bytes
+    if raw is None or send_bytes is None:
+        return False
+    end = raw.find(b"\r\n\r\n")
+    head = raw[:end] if end >= 0 else b""
+    if not all(mark in head for mark in context.marks):
+        return False
+    send_bytes(context.date + raw, context.from_address, recipients)  # type: ignore[operator]
+    return True
 
 
 def _send_robot(row: _Row, notice: Notice, office, robots) -> str | None:
