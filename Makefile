@@ -6,7 +6,7 @@ FLASK  := $(BIN)/flask --app app
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run install install-dev migrate demo test lint format bench clean
+.PHONY: run run-prod install install-dev migrate demo test lint format bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 或更高版本是必需的 (Python 3.11+ required)")'
@@ -37,6 +37,21 @@ run: demo
 	@$(FLASK) scheduler & SCHEDULER_PID=$$!; \
 	trap 'kill $$SCHEDULER_PID 2>/dev/null' EXIT INT TERM; \
 	$(FLASK) run --host $(HOST) --port $(PORT) --no-reload --no-debugger
+
+# Production on one machine: gunicorn (gunicorn.conf.py) against the local PostgreSQL server, the
+# scheduler beside it. A real deployment follows docs/deployment.md.
+PROD_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/luoshi
+PROD_BIND ?= 127.0.0.1:8000
+PROD := LUOSHI_DATABASE_URL=$(PROD_DATABASE_URL)
+run-prod: install
+	$(PROD) $(FLASK) instance init
+	$(PROD) $(FLASK) db create-database
+	$(PROD) $(FLASK) db upgrade
+	$(PROD) $(FLASK) demo load
+	@echo "落实 Luoshi (production): http://$(PROD_BIND)"
+	@$(PROD) LUOSHI_PRODUCTION=true $(FLASK) scheduler & SCHEDULER_PID=$$!; \
+	trap 'kill $$SCHEDULER_PID 2>/dev/null' EXIT INT TERM; \
+	$(PROD) LUOSHI_BIND=$(PROD_BIND) $(BIN)/gunicorn -c gunicorn.conf.py 'app:create_app()'
 
 test: install-dev
 	$(BIN)/ruff check .
