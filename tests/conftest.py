@@ -4,6 +4,7 @@ TEST_DATABASE_URL is set (CI sets it), with the schema made by the real migratio
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,3 +140,21 @@ def engine_factory():
     yield factory
     for engine in engines:
         engine.dispose()
+
+
+@pytest.fixture
+def csrf_client(database_url: str, tmp_path: Path, world: factories.World) -> Iterator[FlaskClient]:
+    """A client of an app with CSRF protection on, as in production (the `app` fixture has it
+    off so that tests can post forms directly)."""
+    app = create_app(
+        {"TESTING": True, "SECRET_KEY": "csrf-test", "DATABASE_URL": database_url,
+         "INSTANCE_PATH": str(tmp_path / "instance")}
+    )  # fmt: skip
+    assert app.config["WTF_CSRF_ENABLED"] is True
+    yield app.test_client()
+    dispose(app)
+
+
+def token_from(html: str) -> str:
+    """The CSRF token of the first form in HTML."""
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)

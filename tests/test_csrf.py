@@ -2,31 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
-import pytest
-from flask import Flask
 from sqlmodel import Session, select
 
-from app import create_app
-from app.db import dispose
 from app.models import AuditEvent, Office
+from tests.conftest import token_from
 from tests.factories import PASSWORD, World
-
-
-@pytest.fixture
-def csrf_client(database_url: str, tmp_path, world: World):
-    app: Flask = create_app(
-        {"TESTING": True, "SECRET_KEY": "csrf-test", "DATABASE_URL": database_url,
-         "INSTANCE_PATH": str(tmp_path / "instance")}
-    )  # fmt: skip
-    assert app.config["WTF_CSRF_ENABLED"] is True
-    yield app.test_client()
-    dispose(app)
-
-
-def token_from(html: str) -> str:
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
 
 
 def test_login_without_token_is_refused_and_changes_nothing(csrf_client, db: Session) -> None:

@@ -10,19 +10,17 @@ from email.policy import default
 from itertools import count
 
 import pytest
-from flask import Flask
 from sqlmodel import Session, select
 
-from app import create_app
 from app.clock import utcnow
 from app.core.glossary import audit_action_label
-from app.db import dispose, get_engine
+from app.db import get_engine
 from app.models import AuditEvent, Outbox
 from app.notify.email import ReminderMail
 from app.notify.smtp import FileSender
 from app.services import notifications as service
 from app.services import reminders
-from tests.conftest import login, reread
+from tests.conftest import login, reread, token_from
 from tests.factories import PASSWORD, World
 
 TZ = "Asia/Shanghai"
@@ -458,21 +456,6 @@ def test_service_refuses_what_is_not_resendable(db, world: World) -> None:
 
 
 # -- CSRF -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def csrf_client(database_url: str, tmp_path, world: World):
-    app: Flask = create_app(
-        {"TESTING": True, "SECRET_KEY": "csrf-test", "DATABASE_URL": database_url,
-         "INSTANCE_PATH": str(tmp_path / "instance")}
-    )  # fmt: skip
-    assert app.config["WTF_CSRF_ENABLED"] is True
-    yield app.test_client()
-    dispose(app)
-
-
-def token_from(html: str) -> str:
-    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
 
 
 def test_resend_needs_the_csrf_token(csrf_client, db: Session, world: World) -> None:

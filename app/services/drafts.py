@@ -39,7 +39,7 @@ from app.models import (
     Unit,
     User,
 )
-from app.services import audit
+from app.services import audit, report_import
 
 KIND_GENERATE, KIND_EDIT, KIND_RESTORE = "generate", "edit", "restore"
 KIND_LABELS = {KIND_GENERATE: "生成", KIND_EDIT: "编辑", KIND_RESTORE: "恢复"}
@@ -71,13 +71,7 @@ def tracked_year(report: Report) -> int:
 
 def source_report(session: Session, unit_id: int, year: int) -> Report:
     """The imported report whose commitments were tracked in YEAR (it reports on YEAR − 1)."""
-    report = session.exec(
-        select(Report).where(
-            Report.unit_id == unit_id,
-            Report.year == year - 1,
-            Report.status == ReportStatus.IMPORTED.value,
-        )
-    ).first()
+    report = report_import.imported_report(session, unit_id, year - 1)
     if report is None:
         raise DomainError(
             f"没有找到{year - 1}年度的报告。{year}年度报告初稿根据{year - 1}年度报告的"

@@ -164,10 +164,13 @@ def known_years(session: Session) -> list[int]:
     return sorted(int(y) for y in session.exec(select(year).distinct()))
 
 
+_CALENDAR_ROWS = select(Holiday.day, Holiday.is_workday)
+
+
 def load_calendar(session: Session) -> WorkCalendar:
-    """The whole calendar (a few dozen rows a year, so all of it), read as plain rows: the
-    list pages load it on every request."""
-    rows = session.exec(select(Holiday.day, Holiday.is_workday)).all()
+    """The whole calendar (a few dozen rows a year, so all of it), read as plain rows through
+    the session's connection with a statement built once: every task page loads it."""
+    rows = session.connection().execute(_CALENDAR_ROWS).all()
     return WorkCalendar(dict(rows), {day.year for day, _ in rows})
 
 

@@ -63,17 +63,22 @@ def keyword_rules(session: Session, unit_id: int) -> list[plans.KeywordRule]:
     return [plans.KeywordRule(r.keyword, r.office_id, r.position) for r in rows]
 
 
+def imported_report(session: Session, unit_id: int, year: int) -> Report | None:
+    """The unit's imported report on YEAR (关于YEAR年度…的报告), if there is one."""
+    return session.exec(
+        select(Report).where(
+            Report.unit_id == unit_id,
+            Report.year == year,
+            Report.status == ReportStatus.IMPORTED.value,
+        )
+    ).first()
+
+
 def previous_commitments(
     session: Session, unit_id: int, year: int
 ) -> list[plans.PreviousCommitment]:
     """Last year's commitments of the unit, with what became of their tasks."""
-    report = session.exec(
-        select(Report).where(
-            Report.unit_id == unit_id,
-            Report.year == year - 1,
-            Report.status == ReportStatus.IMPORTED.value,
-        )
-    ).first()
+    report = imported_report(session, unit_id, year - 1)
     if report is None:
         return []
     commitments = session.exec(select(Commitment).where(Commitment.report_id == report.id)).all()

@@ -30,7 +30,6 @@ from app.models import (
     CommitmentProblem,
     DeadlineChange,
     ExtensionRequest,
-    Holiday,
     Office,
     Outcome,
     Problem,
@@ -326,16 +325,6 @@ def my_tasks(
         if row.position <= per_status:
             groups[status].append(row)
     return MyTasks(by_status, by_light, groups)
-
-
-_HOLIDAYS = select(Holiday.day, Holiday.is_workday)
-
-
-def work_calendar(session: Session) -> WorkCalendar:
-    """services/holidays.load_calendar(), read through the session's connection with a
-    statement built once: every task page needs the calendar for its lights."""
-    rows = session.connection().execute(_HOLIDAYS).all()
-    return WorkCalendar(dict(rows), {day.year for day, _ in rows})
 
 
 def row_lights(rows, today: date, calendar: WorkCalendar) -> dict[int, Light]:

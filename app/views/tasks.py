@@ -36,6 +36,7 @@ from app.models import (
 )
 from app.services import attachments, audit, ledger, task_queries
 from app.services import task_workflow as workflow
+from app.services.holidays import load_calendar
 from app.services.offices import list_offices
 from app.services.task_queries import SORT_LABELS, TaskFilters, task_query
 from app.views import client_ip, page_number
@@ -55,7 +56,7 @@ _SORT_CHOICES = tuple(SORT_LABELS.items())
 @require(Permission.VIEW_OWN_OFFICE_TASKS)
 def mine():
     db = get_session()
-    today, calendar = _today(), task_queries.work_calendar(db)
+    today, calendar = _today(), load_calendar(db)
     status = request.args.get("status")
     status = TaskStatus(status) if status in STATUS_LABELS else None
     found = task_queries.my_tasks(db, current_user, today, calendar,
@@ -80,7 +81,7 @@ def mine():
 def index():
     db = get_session()
     form = read_filters(request.args, _STATUS_CHOICES, _SORT_CHOICES)
-    today, calendar = _today(), task_queries.work_calendar(db)
+    today, calendar = _today(), load_calendar(db)
     page = task_queries.list_page(db, form.filters, current_user, today, calendar, page_number(),
                                   current_app.config["PAGE_SIZE"])  # fmt: skip
     return render_template(
@@ -96,7 +97,7 @@ def index():
 def export():
     db = get_session()
     filters = read_filters(request.args, _STATUS_CHOICES, _SORT_CHOICES).filters
-    today, calendar = _today(), task_queries.work_calendar(db)
+    today, calendar = _today(), load_calendar(db)
     tasks = list(db.exec(task_query(filters, current_user, today, calendar)))
     body = ledger.ledger_xlsx(
         f"督办台账（{format_date_cn(today)}导出）", ledger.ledger_tasks(db, tasks, today, calendar)
@@ -147,7 +148,7 @@ def detail(task_id: int):
     page = task_queries.task_page(db, task_id, current_user)
     if page is None:
         abort(404)
-    task, today, calendar = page.task, _today(), task_queries.work_calendar(db)
+    task, today, calendar = page.task, _today(), load_calendar(db)
     report_due = None
     if task.recurrence:
         reports = [e.at for e in page.timeline if e.kind == "progress"]

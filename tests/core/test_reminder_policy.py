@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import chinese_calendar
 import pytest
 
 from app.core.lifecycle import TaskStatus
 from app.core.reminder_policy import ReminderPolicy, TaskFacts, reminders_due
 from app.core.workdays import WorkCalendar
+from tests.core.test_workdays import library_calendar
 
 POLICY = ReminderPolicy()
 COORDINATORS = ("coord@example.cn",)
@@ -17,14 +17,7 @@ COORDINATORS = ("coord@example.cn",)
 
 @pytest.fixture(scope="module")
 def calendar_2022() -> WorkCalendar:
-    exceptions = {}
-    day = date(2021, 12, 1)
-    while day <= date(2023, 1, 31):
-        workday = chinese_calendar.is_workday(day)
-        if workday != (day.weekday() < 5):
-            exceptions[day] = workday
-        day += timedelta(days=1)
-    return WorkCalendar(exceptions, {2021, 2022, 2023})
+    return library_calendar(range(2021, 2024))
 
 
 def task(id_: int, deadline: date, status=TaskStatus.IN_PROGRESS, **extra) -> TaskFacts:

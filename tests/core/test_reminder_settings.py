@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-import chinese_calendar
 import pytest
 
 from app.core.lifecycle import TaskStatus
@@ -19,20 +18,14 @@ from app.core.reminder_policy import (
     weekly_digest_due,
 )
 from app.core.workdays import WorkCalendar
+from tests.core.test_workdays import library_calendar
 
 FLAGS = {"periodic": True, "weekly_digest": True, "monthly_summary": True}
 
 
 @pytest.fixture(scope="module")
 def cal() -> WorkCalendar:
-    exceptions = {}
-    day = date(2021, 12, 1)
-    while day <= date(2023, 1, 31):
-        workday = chinese_calendar.is_workday(day)
-        if workday != (day.weekday() < 5):
-            exceptions[day] = workday
-        day += timedelta(days=1)
-    return WorkCalendar(exceptions, {2021, 2022, 2023})
+    return library_calendar(range(2021, 2024))
 
 
 def form(**overrides: str) -> dict[str, str]:
