@@ -8,10 +8,8 @@ from app.notify.digest import (
     ROBOT_LIST_LIMIT,
     DigestTask,
     Notice,
-    OfficeFigures,
     build_notice_message,
     calendar_warning,
-    leader_summary,
     order_for_digest,
     weekly_digest,
 )
@@ -57,17 +55,6 @@ def test_titles_with_brackets_keep_the_markdown_link_intact() -> None:
     tasks = [item(1, "red", date(2026, 1, 1), "[急]x")]
     notice = weekly_digest("司法所", date(2026, 11, 30), tasks, BASE)
     assert f"[［急］x]({BASE}/tasks/1)" in notice.markdown
-
-
-def test_leader_summary_puts_overdue_offices_first() -> None:
-    offices = [OfficeFigures("甲科", 4, 4, 0, 0, 0), OfficeFigures("乙所", 5, 1, 4, 2, 1),
-               OfficeFigures("丙村", 3, 0, 3, 0, 2)]  # fmt: skip
-    notice = leader_summary(date(2026, 11, 2), date(2026, 11, 2), offices, BASE)
-    assert "共有任务12项，已办结5项（42%），在办7项，其中已逾期2项" in notice.text
-    assert notice.text.index("乙所") < notice.text.index("丙村") < notice.text.index("甲科")
-    assert notice.subject == "【月度进展】2026年11月法治政府建设任务落实情况"
-    empty = leader_summary(date(2026, 11, 2), date(2026, 11, 2), [], BASE)
-    assert "共有任务0项" in empty.text and "（—）" in empty.text
 
 
 def test_notice_json_round_trip() -> None:

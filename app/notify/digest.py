@@ -1,5 +1,5 @@
-"""Messages that are not about one task: an office's weekly digest, the leaders' monthly
-summary, a notice to the admins. Pure: every value comes in, a worded Notice goes out.
+"""Messages that are not about one task: an office's weekly digest and a notice to the admins
+(the leaders' monthly summary is the progress review's Notice, app/services/review.py). Pure: every value comes in, a worded Notice goes out.
 
 A Notice carries the same content three ways: plain text and HTML for e-mail, markdown for the
 企业微信/钉钉 robots. It is worded when planned and stored in the outbox as JSON, so a digest
@@ -23,10 +23,8 @@ from app.notify.email import compose
 __all__ = [
     "DigestTask",
     "Notice",
-    "OfficeFigures",
     "build_notice_message",
     "calendar_warning",
-    "leader_summary",
     "order_for_digest",
     "weekly_digest",
 ]
@@ -44,16 +42,6 @@ class DigestTask:
     status_label: str
     light: str  # a Light value
     note: str  # 距时限还有5个工作日 / 已逾期3个工作日
-
-
-@dataclass(frozen=True)
-class OfficeFigures:
-    office_name: str
-    total: int
-    closed: int
-    open: int
-    red: int
-    yellow: int
 
 
 @dataclass(frozen=True)
@@ -158,42 +146,6 @@ def weekly_digest(
         markdown_lines.append(f"……另有{len(ordered) - ROBOT_LIST_LIMIT}项，请登录系统查看。")
     key = f"digest.{week_of.isoformat()}.{_ascii(office_name)}"
     return Notice("digest", key, subject, "\n".join(lines), html, "\n".join(markdown_lines))
-
-
-def leader_summary(
-    month_of: date, as_of: date, offices: list[OfficeFigures], base_url: str
-) -> Notice:
-    """The month's progress at a glance, for leaders: totals and a row per office, offices
-    with overdue tasks first."""
-    total = sum(o.total for o in offices)
-    closed = sum(o.closed for o in offices)
-    red = sum(o.red for o in offices)
-    rate = f"{closed / total:.0%}" if total else "—"
-    subject = f"【月度进展】{month_of.year}年{month_of.month}月法治政府建设任务落实情况"
-    summary = (
-        f"截至{format_date_cn(as_of)}，共有任务{total}项，已办结{closed}项（{rate}），"
-        f"在办{total - closed}项，其中已逾期{red}项。"
-    )
-    ordered = sorted(offices, key=lambda o: (-o.red, -o.yellow, -o.open, o.office_name))
-    lines = ["各位领导：", "", summary, "", "各单位情况（逾期多的在前）："]
-    for o in ordered:
-        lines.append(
-            f"  {o.office_name}：共{o.total}项，已办结{o.closed}项，在办{o.open}项，"
-            f"逾期{o.red}项，临近时限{o.yellow}项"
-        )
-    lines += ["", f"详情请登录系统查看：{base_url.rstrip('/')}/review/", ""]
-    rows = [[o.office_name, str(o.total), str(o.closed), str(o.open), str(o.red), str(o.yellow)]
-            for o in ordered]  # fmt: skip
-    html = _html_page(
-        subject,
-        Markup("<p>各位领导：</p>\n<p>{}</p>\n{}").format(
-            summary,
-            _html_table(["单位", "任务", "已办结", "在办", "逾期", "临近时限"], rows),
-        ),
-    )
-    markdown = "\n".join([f"### {subject}", summary])
-    key = f"summary.{month_of.isoformat()}"
-    return Notice("summary", key, subject, "\n".join(lines), html, markdown)
 
 
 def calendar_warning(year: int, base_url: str) -> Notice:
