@@ -1,5 +1,6 @@
 """Messages that are not about one task: an office's weekly digest and a notice to the admins
-(the leaders' monthly summary is the progress review's Notice, app/services/review.py). Pure: every value comes in, a worded Notice goes out.
+(the leaders' monthly summary is the progress review's Notice, app/services/review.py).
+Pure: every value comes in, a worded Notice goes out.
 
 A Notice carries the same content three ways: plain text and HTML for e-mail, markdown for the
 企业微信/钉钉 robots. It is worded when planned and stored in the outbox as JSON, so a digest
