@@ -400,7 +400,10 @@ def send_reminders_command(now_text: str | None, dry_run: bool) -> None:
             click.echo(f"{label}：新写入发件箱 {0 if dry_run else count} 条。")
     if dry_run:
         return
-    delivered = scheduler.deliver_due(current_app._get_current_object(), now)
+    delivered = scheduler.deliver_as_leader(current_app._get_current_object(), now)
+    if delivered is None:
+        click.echo("调度进程正在运行，已写入发件箱的提醒由它发送。")
+        return
     click.echo(f"已发送 {delivered.sent} 封，跳过 {delivered.skipped} 封，"
                f"稍后重试 {delivered.retried} 封，失败 {delivered.failed} 封。")  # fmt: skip
 
@@ -412,12 +415,18 @@ def scheduler_command(once: bool) -> None:
     """The scheduler process: every 5 minutes, plan due reminders and deliver them."""
     app = current_app._get_current_object()
     if once:
-        result = scheduler.tick(app)
+        result = scheduler.lead_once(app)
+        if result is None:
+            fail("另一个调度进程正在运行（它持有调度锁），本次未执行。")
         click.echo(
             f"已发送 {result.sent} 封，稍后重试 {result.retried} 封，失败 {result.failed} 封。"
         )
         return
-    click.echo("提醒调度进程已启动（每5分钟一次）。按 Ctrl+C 停止。")
+    minutes = scheduler.tick_seconds(app) / 60
+    click.echo(
+        f"提醒调度进程已启动（每{minutes:g}分钟一次；另有调度进程运行时先作为备用等待）。"
+        "按 Ctrl+C 停止。"
+    )
     scheduler.run(app)
 
 

@@ -27,6 +27,10 @@ DEFAULTS: dict[str, object] = {
     "BASE_URL": "http://127.0.0.1:5000",
     "TIMEZONE": "Asia/Shanghai",
     "SCHEDULER": False,
+    # The scheduler process (`flask scheduler`): a tick every this many seconds; a standby
+    # checks this often whether the leader is gone.
+    "SCHEDULER_TICK_SECONDS": 300,
+    "SCHEDULER_STANDBY_SECONDS": 30,
     # Sessions: no remember-me cookie, a cookie that scripts cannot read, sent first-party only.
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",

@@ -495,3 +495,16 @@ class LoginThrottle(SQLModel, table=True):
     failures: int = Field(default=0)
     window_start: datetime | None = Field(default=None)
     locked_until: datetime | None = Field(default=None, index=True)
+
+
+class SchedulerNode(SQLModel, table=True):
+    """A scheduler process as it last reported itself: the leader at each tick, a standby while
+    it waits for the leader lock. In the database, not a file, so that /healthz on every host
+    sees the installation's scheduler, wherever it runs."""
+
+    __tablename__ = "scheduler_node"
+    node: str = Field(max_length=200, primary_key=True)  # host name and process id
+    role: str = Field(max_length=20)  # leader or standby
+    started_at: datetime = Field(default_factory=utcnow)
+    seen_at: datetime = Field(default_factory=utcnow, index=True)
+    last_tick_at: datetime | None = Field(default=None)

@@ -31,7 +31,15 @@ def fetch(url: str) -> str | None:
         return None
 
 
-def start_and_fetch_login(instance: Path) -> tuple[str, str]:
+def scheduler_ticked(port: int) -> bool:
+    """Whether /healthz reports the scheduler's first tick."""
+    import json
+
+    body = fetch(f"http://127.0.0.1:{port}/healthz")
+    return bool(body) and json.loads(body)["scheduler"]["status"] == "ok"
+
+
+def start_and_fetch_login(instance: Path) -> tuple[str, str, bool]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LUOSHI_", "FLASK_"))}
     env["LUOSHI_INSTANCE_PATH"] = str(instance)
@@ -45,14 +53,15 @@ def start_and_fetch_login(instance: Path) -> tuple[str, str]:
         while page is None and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.5)
             page = fetch(f"http://127.0.0.1:{port}/login")
-        heartbeat = instance / "scheduler.heartbeat"  # the scheduler's first tick
-        while not heartbeat.exists() and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.5)
+        ticked = False
+        while not ticked and time.monotonic() < deadline and process.poll() is None:
+            ticked = scheduler_ticked(port)
+            time.sleep(0 if ticked else 0.5)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         output = process.communicate(timeout=30)[0]
     assert page is not None, output
-    return page, output
+    return page, output, ticked
 
 
 @pytest.mark.slow
@@ -62,13 +71,13 @@ def test_make_run_serves_the_demo(tmp_path: Path) -> None:
             pytest.fail("make is required in CI")
         pytest.skip("make is not installed on this machine")
     instance = tmp_path / "instance"
-    page, output = start_and_fetch_login(instance)
+    page, output, ticked = start_and_fetch_login(instance)
     assert "登录" in page
     assert "已加载演示数据" in output and "coordinator" in output
     assert "提醒调度进程已启动" in output  # the scheduler runs beside the web server
-    assert (instance / "scheduler.heartbeat").exists()
+    assert ticked, output  # /healthz saw the scheduler's first tick
     assert (instance / "luoshi.sqlite3").exists() and (instance / "config.py").exists()
-    page, output = start_and_fetch_login(instance)
+    page, output, _ = start_and_fetch_login(instance)
     assert "已有数据，未加载演示数据" in output and "coordinator" in output
 
 

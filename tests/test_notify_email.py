@@ -643,3 +643,49 @@ def test_file_sender_writes_stored_bytes(tmp_path) -> None:
     assert written.name == FileSender(tmp_path).path_for(message_id_for(MAIL, DOMAIN),
                                                          _time_of(written.name)).name  # fmt: skip
     assert written.read_bytes() == raw
+
+
+def test_on_handover_runs_before_the_final_dot(smtp_server: StartServer) -> None:
+    """The outbox commits 'sent' in on_handover: the server must have the whole message then,
+    but must not have accepted it yet (no final dot), and must accept it right after."""
+    handler, port = smtp_server()
+    raw = b"Subject: x\r\nMessage-ID: <a@b>\r\n\r\n.leading dot\r\nbody\r\n"
+    seen_at_handover: list[int] = []
+    with sender_for(port) as sender:
+        sender.send_bytes(
+            raw,
+            SENDER,
+            ["a@b.cn"],
+            on_handover=lambda: seen_at_handover.append(len(handler.received)),
+        )
+    assert seen_at_handover == [0]
+    assert [content for _, _, content in handler.received] == [raw]  # dot-stuffing undone
+
+
+def test_a_failing_handover_leaves_the_server_without_the_message(smtp_server: StartServer) -> None:
+    """When the commit at the handover fails, the final dot never leaves: the server throws
+    the message away, so the row (still 'sending') can go again without a duplicate."""
+    handler, port = smtp_server()
+
+    def fail() -> None:
+        raise ConnectionError("database gone")
+
+    with sender_for(port) as sender:
+        with pytest.raises(ConnectionError):
+            sender.send_bytes(b"Subject: x\r\n\r\nbody\r\n", SENDER, ["a@b.cn"], on_handover=fail)
+        sender.send_bytes(b"Subject: y\r\n\r\nbody\r\n", SENDER, ["a@b.cn"])  # reconnects
+    time.sleep(0.2)  # the server has seen the hang-up
+    assert [content for _, _, content in handler.received] == [b"Subject: y\r\n\r\nbody\r\n"]
+
+
+def test_a_refusal_after_the_handover_is_an_error(smtp_server: StartServer) -> None:
+    handler, port = smtp_server(Recorder(data_reply="554 5.6.0 content rejected"))
+    calls: list[str] = []
+    with sender_for(port) as sender, pytest.raises(DeliveryError) as caught:
+        sender.send_bytes(
+            b"Subject: x\r\n\r\nbody\r\n",
+            SENDER,
+            ["a@b.cn"],
+            on_handover=lambda: calls.append("handover"),
+        )
+    assert calls == ["handover"] and caught.value.permanent

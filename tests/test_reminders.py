@@ -471,3 +471,48 @@ def test_notices_are_stored_rendered_and_robot_rows_are_not(app, db, setup, tmp_
     assert result.sent == len(written) > 0
     digest_mails = [m for m in written if m["Message-ID"].startswith("<digest.")]
     assert digest_mails and all(m["Date"].datetime == nine_am(monday) for m in digest_mails)
+
+
+class CountsSentAtData(Recorder):
+    """Reads the outbox, on a connection of its own, as each message's final dot arrives."""
+
+    def __init__(self, engine) -> None:
+        super().__init__()
+        self.engine = engine
+        self.sent_at_data: list[int] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        with Session(self.engine) as other:
+            self.sent_at_data.append(
+                len(other.exec(select(Outbox).where(Outbox.status == "sent")).all())
+            )
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_sent_is_committed_before_the_server_takes_the_message(app, db, setup, smtp_server) -> None:  # noqa: F811
+    """The k-th mail's row is 'sent', committed, by the time its final dot reaches the server:
+    a scheduler killed after that never sends it again, and one killed before has not
+    delivered it."""
+    recorder, port = smtp_server(CountsSentAtData(get_engine(app)))
+    plan_rendered(app, DAY)
+    with SmtpSender("127.0.0.1", port, timeout=5) as sender:
+        result = deliver(app, sender)
+    assert result.sent == len(recorder.received) > 1
+    assert recorder.sent_at_data == list(range(1, result.sent + 1))
+
+
+@pytest.mark.parametrize(("reply", "status", "outcome"),
+                         [("451 4.3.0 try later", "pending", "retried"),
+                          ("554 5.6.0 rejected", "failed", "failed")])  # fmt: skip
+def test_a_refusal_after_the_handover_rewrites_the_row(
+    app, db, setup, smtp_server, reply: str, status: str, outcome: str,  # noqa: F811
+) -> None:  # fmt: skip
+    recorder, port = smtp_server(Recorder(data_reply=reply))
+    plan_rendered(app, DAY)
+    with SmtpSender("127.0.0.1", port, timeout=5) as sender:
+        result = deliver(app, sender)
+    rows = db.exec(select(Outbox)).all()
+    reread(db)
+    assert getattr(result, outcome) == len(rows) > 0 and result.sent == 0
+    assert {row.status for row in db.exec(select(Outbox))} == {status}
+    assert all(row.sent_at is None and row.last_error for row in db.exec(select(Outbox)))

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from app.core.lifecycle import TaskStatus
 from app.models import DeadlineChange, Outcome, ProgressUpdate
-from tests.conftest import login
+from tests.conftest import login, reread
 from tests.factories import World, make_task
 
 
@@ -92,24 +92,31 @@ def test_unknown_pages_get_a_chinese_404(client) -> None:
 
 def test_healthz_reports_the_database_and_the_scheduler(app, client) -> None:
     from datetime import timedelta
-    from pathlib import Path
 
     from app.clock import utcnow
-    from app.scheduler import HEARTBEAT_FILE
+    from app.db import get_engine
+    from app.services.scheduler_nodes import LEADER, STANDBY, beat
 
     response = client.get("/healthz")
     assert response.status_code == 200 and response.get_json() == {
         "status": "ok", "database": "ok", "scheduler": {"status": "missing", "last_tick": None},
     }  # fmt: skip
-    beat = Path(app.instance_path, HEARTBEAT_FILE)
-    beat.parent.mkdir(parents=True, exist_ok=True)
-    beat.write_text((utcnow() - timedelta(minutes=4)).isoformat(), encoding="utf-8")
+    engine, now = get_engine(app), utcnow()
+    beat(engine, "host-a/1", LEADER, now - timedelta(minutes=4), ticked=True)
+    beat(engine, "host-b/2", STANDBY, now - timedelta(seconds=20))
     scheduler = client.get("/healthz").get_json()["scheduler"]
     assert scheduler["status"] == "ok" and 230 <= scheduler["age_seconds"] <= 250
-    beat.write_text((utcnow() - timedelta(hours=2)).isoformat(), encoding="utf-8")
+    assert scheduler["leader"] == "host-a/1"
+    assert {(n["node"], n["role"]) for n in scheduler["nodes"]} == {
+        ("host-a/1", "leader"),
+        ("host-b/2", "standby"),
+    }
+    beat(engine, "host-a/1", LEADER, now - timedelta(hours=2), ticked=True)
     assert client.get("/healthz").get_json()["scheduler"]["status"] == "stale"
-    beat.write_text("garbage", encoding="utf-8")
-    assert client.get("/healthz").get_json()["scheduler"]["status"] == "missing"
+    # A standby took over and ticked: ok again, and it is the leader now.
+    beat(engine, "host-b/2", LEADER, now, ticked=True)
+    scheduler = client.get("/healthz").get_json()["scheduler"]
+    assert scheduler["status"] == "ok" and scheduler["leader"] == "host-b/2"
 
 
 def test_healthz_says_503_when_the_database_is_gone(tmp_path) -> None:
@@ -167,3 +174,54 @@ def test_dates_no_plan_can_have_are_refused_not_500(client, db) -> None:
     page = client.get("/tasks/?due_to=9999-12-31")
     assert page.status_code == 200
     assert "日期须在2000年至2100年之间" in page.get_data(as_text=True)
+
+
+def test_a_database_that_went_away_gives_503_and_keeps_nothing(app, client, world: World,
+                                                               db: Session) -> None:  # fmt: skip
+    """A signed-in user's pages while the database is unreachable (the engine swapped for one
+    whose server does not listen: psycopg's real connection error): a Chinese 503 page with
+    Retry-After, nothing kept, and service as before once the database is back."""
+    from sqlmodel import select
+
+    from app.db import _ENGINE_KEY, _READ_ENGINE_KEY, make_engine
+
+    login(client, "staff_a")
+    task_id = world.task_a.id
+    assert client.post(f"/tasks/{task_id}/act/accept").status_code == 302
+    saved = app.extensions[_ENGINE_KEY], app.extensions[_READ_ENGINE_KEY]
+    gone = make_engine("postgresql+psycopg://postgres@127.0.0.1:9/luoshi")  # nothing on port 9
+    app.extensions[_ENGINE_KEY] = app.extensions[_READ_ENGINE_KEY] = gone
+    try:
+        page = client.get(f"/tasks/{task_id}")
+        posted = client.post(f"/tasks/{task_id}/act/update", data={"text": "停机期间的进展"})
+    finally:
+        app.extensions[_ENGINE_KEY], app.extensions[_READ_ENGINE_KEY] = saved
+        gone.dispose()
+    for response in (page, posted):
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "30"
+        assert "数据库暂时无法连接" in response.text and "没有保存" in response.text
+    assert db.exec(select(ProgressUpdate)).all() == []
+    assert client.get(f"/tasks/{task_id}").status_code == 200  # the same session, back again
+    after = client.post(f"/tasks/{task_id}/act/update", data={"text": "恢复后的进展"})
+    assert after.status_code == 302
+    reread(db)
+    assert [u.text for u in db.exec(select(ProgressUpdate))] == ["恢复后的进展"]
+
+
+def test_a_wrong_statement_is_a_500_not_a_503(app, client) -> None:
+    """Only an unreachable database is 'temporarily unavailable'; a statement the database
+    refuses is a bug and must be seen as one."""
+    from sqlalchemy import text
+
+    from app.db import get_session
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.get("/broken-statement")
+    def broken_statement():
+        get_session().exec(text("SELECT * FROM no_such_table"))
+        return "unreachable"
+
+    response = client.get("/broken-statement")
+    assert response.status_code == 500 and "系统错误" in response.text

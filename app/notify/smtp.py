@@ -26,6 +26,8 @@ import ssl as ssl_module
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from contextlib import suppress
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -185,9 +187,16 @@ class SmtpSender:
         """Hand MESSAGE to the server; envelope sender and recipients come from its headers."""
         self._deliver(lambda smtp: smtp.send_message(message), lambda: message.get("Message-ID"))
 
-    def send_bytes(self, raw: bytes, sender: str, recipients: list[str]) -> None:
+    # The outbox may pass on_handover to send_bytes (see _transaction).
+    supports_handover = True
+
+    def send_bytes(
+        self, raw: bytes, sender: str, recipients: list[str],
+        on_handover: Callable[[], None] | None = None,
+    ) -> None:  # fmt: skip
         """Hand RAW, a message flattened for SMTP (CRLF line ends), to the server as it is, with
-        the envelope SENDER and RECIPIENTS: no parsing, no flattening."""
+        the envelope SENDER and RECIPIENTS: no parsing, no flattening. ON_HANDOVER, if given,
+        is called once the whole message is with the server but for the final dot."""
         options: list[str] = []
         if not all(address.isascii() for address in (sender, *recipients)):
             options = ["SMTPUTF8", "BODY=8BITMIME"]  # what send_message asks for such a mail
@@ -199,7 +208,7 @@ class SmtpSender:
                     "email support, but the server does not advertise the required SMTPUTF8 "
                     "capability"
                 )  # send_message's words
-            return smtp.sendmail(sender, recipients, raw, mail_options=options)
+            return _transaction(smtp, sender, recipients, raw, options, on_handover)
 
         self._deliver(send, lambda: _message_id(raw))
 
@@ -232,6 +241,9 @@ class SmtpSender:
         smtp.data_started = False
         try:
             return send(smtp)
+        except _HandoverFailed as failed:
+            self._drop()
+            raise failed.original from None
         except smtplib.SMTPServerDisconnected as error:
             self._drop()
             if not smtp.data_started and not reconnected:
@@ -258,6 +270,79 @@ class SmtpSender:
         except (smtplib.SMTPException, OSError) as error:
             self._drop()
             raise DeliveryError(f"{type(error).__name__}: {error}", permanent=False) from error
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _transaction(
+    smtp: smtplib.SMTP, sender: str, recipients: list[str], raw: bytes, options: list[str],
+    on_handover: Callable[[], None] | None,
+) -> dict:  # fmt: skip
+    """smtplib's sendmail, with ON_HANDOVER called between the message and its final dot.
+
+    Why: a mail whose final dot never left is discarded by the server, and one whose dot left is
+    delivered. The outbox commits 'sent' in ON_HANDOVER, so a process killed at any moment
+    leaves a row that is either 'sent' with the mail delivered, or still 'sending' with the
+    mail discarded, which is safe to send again: exactly once, but for the instant between
+    that commit and writing five bytes. If ON_HANDOVER fails, the connection is dropped before
+    the dot, and the server discards the mail."""
+    smtp.ehlo_or_helo_if_needed()
+    mail_options = list(options)
+    if smtp.does_esmtp and smtp.has_extn("size"):
+        mail_options.append(f"size={len(raw)}")
+    code, reply = smtp.mail(sender, mail_options)
+    if code != 250:
+        _reset_or_close(smtp, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    refused: dict = {}
+    for recipient in recipients:
+        code, reply = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            refused[recipient] = (code, reply)
+        if code == 421:
+            smtp.close()
+            raise smtplib.SMTPRecipientsRefused(refused)
+    if len(refused) == len(recipients):
+        _reset_or_close(smtp, 0)
+        raise smtplib.SMTPRecipientsRefused(refused)
+    smtp.data_started = True  # type: ignore[attr-defined]
+    smtp.putcmd("data")
+    code, reply = smtp.getreply()
+    if code != 354:
+        _reset_or_close(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+    body = _LEADING_DOT.sub(b"..", raw)
+    smtp.send(body if body.endswith(b"\r\n") else body + b"\r\n")
+    if on_handover is not None:
+        try:
+            on_handover()
+        except BaseException as error:
+            smtp.close()  # no final dot: the server throws the message away
+            raise _HandoverFailed(error) from error
+    smtp.send(b".\r\n")
+    code, reply = smtp.getreply()
+    if code != 250:
+        _reset_or_close(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+    return refused
+
+
+class _HandoverFailed(Exception):
+    """on_handover raised ORIGINAL: not the mail's fault, so not a DeliveryError."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(repr(original))
+        self.original = original
+
+
+def _reset_or_close(smtp: smtplib.SMTP, code: int) -> None:
+    """After a refusal: RSET for the next message, or hang up when the server is closing."""
+    if code == 421:
+        smtp.close()
+        return
+    with suppress(smtplib.SMTPServerDisconnected):  # gone already: the next mail reconnects
+        smtp.rset()
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

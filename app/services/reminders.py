@@ -441,15 +441,20 @@ def plan_sweep(
 #   SELECT that picks the ids skips rows another sweep has locked, and the UPDATE re-checks
 #   status = 'pending' on each row as committed by anyone else, so of two sweeps racing for a
 #   row exactly one gets it back from RETURNING.
-# - Each row's outcome (sent, skipped, retry later, failed) is committed right after its send,
-#   on its own, so a crash leaves at most the one row being sent in doubt: it stays 'sending',
-#   release_stuck hands it back after 30 minutes and it goes again. That one possible duplicate
-#   is inherent to SMTP (a reply we never read may follow a message the server kept); the
-#   stable Message-ID lets mail clients recognise it.
-# - Rows claimed but not yet sent when a process dies are handed back the same way: late, not
-#   lost. A sweep that runs out of time, or stops on an error, hands back the rows it claimed
-#   and did not send at once (pending again, the try not counted), so no claimed row can wait
-#   long enough for release_stuck to give it to another sweep while this one still holds it.
+# - Over SMTP, 'sent' is committed at the handover: when the server has the whole message but
+#   for its final dot (app.notify.smtp._transaction), and the dot goes only once the commit
+#   has. A process killed before that commit leaves the row 'sending' and the server throws
+#   the unfinished message away; killed after it, the row says 'sent' and the dot is five
+#   bytes away. So a mail is delivered once, whenever a scheduler dies. If the server then
+#   refuses the message after all, the row's outcome is rewritten (retry later, or failed).
+# - Other channels (robots' webhooks, the .eml files of development) commit their outcome
+#   right after the send, so a crash leaves at most the one row being sent in doubt.
+# - A row left 'sending' goes out again: at once when a scheduler takes over the leader lock
+#   (release_claimed: the lock says nobody else delivers), else after 30 minutes
+#   (release_stuck). A sweep that runs out of time, or stops on an error, hands back the rows
+#   it claimed and did not send at once (pending again, the try not counted), so no claimed
+#   row can wait long enough for release_stuck to give it to another sweep while this one
+#   still holds it.
 #
 # Bookkeeping goes through one connection with SQLAlchemy Core: a claim of up to CLAIM_BATCH
 # rows (with the open tasks and the robots' offices read in the same short transaction), then
@@ -496,6 +501,7 @@ def deliver_pending(
         sender, robots, now, from_address, domain, date_line(now),
         getattr(sender, "send_bytes", None),
         (f"<{from_address}>".encode(), f"@{domain}>".encode()),
+        bool(getattr(sender, "supports_handover", False)),
     )  # fmt: skip
     counts = {"sent": 0, "skipped": 0, "retried": 0, "failed": 0}
     stop_at = time.monotonic() + budget_seconds
@@ -533,6 +539,7 @@ class _Delivery:
     date: bytes  # the Date header line of this sweep's mails
     send_bytes: object  # the sender's send_bytes, if it has one: stored messages go that way
     marks: tuple[bytes, bytes]  # what a stored message's headers hold if made for this sender
+    handover: bool  # the sender calls on_handover before the final dot (SmtpSender)
 
 
 @dataclass
@@ -626,8 +633,10 @@ def _deliver_one(connection: Connection, row: _Row, batch: _Batch, context: _Del
     the one row in doubt."""
     from app.notify.smtp import DeliveryError
 
+    sent_values = {"status": SENT, "sent_at": context.now, "last_error": None}
+    handover = _Handover(connection, row.id, sent_values)
     try:
-        skip_reason = _send(row, batch, context)
+        skip_reason = _send(row, batch, context, handover)
     except DeliveryError as error:
         outcome, values = _after_failure(row, error, context.now)
     except _Unworded as error:
@@ -637,12 +646,31 @@ def _deliver_one(connection: Connection, row: _Row, batch: _Batch, context: _Del
     else:
         if skip_reason:
             outcome, values = "skipped", {"status": SKIPPED, "last_error": skip_reason}
+        elif handover.done:
+            return "sent"  # committed at the handover
         else:
-            outcome = "sent"
-            values = {"status": SENT, "sent_at": context.now, "last_error": None}
-    with connection.begin():
-        connection.execute(_mark(tuple(sorted(values))), {"row_id": row.id, **values})
+            outcome, values = "sent", sent_values
+    if handover.done and outcome != "sent":
+        values["sent_at"] = None  # refused after all, once it had the whole message
+    _commit_outcome(connection, row.id, values)
     return outcome
+
+
+def _commit_outcome(connection: Connection, row_id: int, values: dict) -> None:
+    with connection.begin():
+        connection.execute(_mark(tuple(sorted(values))), {"row_id": row_id, **values})
+
+
+class _Handover:
+    """Commits 'sent' when called: what SmtpSender calls before a message's final dot."""
+
+    def __init__(self, connection: Connection, row_id: int, values: dict) -> None:
+        self.connection, self.row_id, self.values = connection, row_id, values
+        self.done = False
+
+    def __call__(self) -> None:
+        _commit_outcome(self.connection, self.row_id, self.values)
+        self.done = True
 
 
 def _after_failure(row: _Row, error, now: datetime) -> tuple[str, dict]:
@@ -668,51 +696,72 @@ class _Unworded(Exception):
         self.reason = reason
 
 
-def _send(row: _Row, batch: _Batch, context: _Delivery) -> str | None:
+def _send(row: _Row, batch: _Batch, context: _Delivery, handover: _Handover) -> str | None:
     """Hand ROW over to its channel; a reason instead when it must not be sent any more."""
     if row.kind == REMINDER:
         if row.mail is None:
             raise _Unworded(f"无法读取提醒内容：{row.unreadable}")
         if row.mail.task_id not in batch.open_tasks:
             return "任务已办结或撤销，不再提醒。"
-        if _send_stored(row, context, [*row.mail.to, *row.mail.cc]):
+        recipients = [*row.mail.to, *row.mail.cc]
+        if _send_stored(row, context, recipients, handover):
             return None
         try:
             message = build_message(row.mail, sender=context.from_address,
                                     domain=context.domain, now=context.now)  # fmt: skip
         except ValueError as error:
             raise _Unworded(f"无法生成提醒邮件：{error}") from error
-        context.sender.send(message)
+        _send_built(message, context, recipients, handover)
         return None
     try:
         notice = Notice.from_json(row.body)
     except (ValueError, TypeError, KeyError) as error:
         raise _Unworded(f"无法读取通知内容：{type(error).__name__}: {error}") from error
     if row.channel == EMAIL:
-        if _send_stored(row, context, [row.recipient]):
+        if _send_stored(row, context, [row.recipient], handover):
             return None
-        context.sender.send(build_notice_message(
+        message = build_notice_message(
             notice, to=(row.recipient,), sender=context.from_address, domain=context.domain,
             now=context.now,
-        ))  # fmt: skip
+        )  # fmt: skip
+        _send_built(message, context, [row.recipient], handover)
         return None
     return _send_robot(row, notice, batch.offices.get(row.office_id), context.robots)
 
 
-def _send_stored(row: _Row, context: _Delivery, recipients: list[str]) -> bool:
+def _send_stored(row: _Row, context: _Delivery, recipients: list[str],
+                 handover: _Handover) -> bool:  # fmt: skip
     """Send the message stored in ROW, the sweep's Date put in front: the same bytes as
     building it from the body would give, but for the .ics's DTSTAMP (the planning time). False
     when there is none, the sender takes only EmailMessages, or it was rendered for another
     sender (MAIL_FROM changed since): then it is built from the body, as before."""
-    raw, send_bytes = row.message, context.send_bytes
-    if raw is None or send_bytes is None:
+    raw = row.message
+    if raw is None or context.send_bytes is None:
         return False
     end = raw.find(b"\r\n\r\n")
     head = raw[:end] if end >= 0 else b""
     if not all(mark in head for mark in context.marks):
         return False
-    send_bytes(context.date + raw, context.from_address, recipients)  # type: ignore[operator]
+    _send_raw(context.date + raw, context, recipients, handover)
     return True
+
+
+def _send_built(message, context: _Delivery, recipients: list[str],
+                handover: _Handover) -> None:  # fmt: skip
+    """A message built now: as bytes where the sender commits at the handover, else as is."""
+    if context.send_bytes is not None and context.handover:
+        _send_raw(flatten(message), context, recipients, handover)
+    else:
+        context.sender.send(message)  # type: ignore[attr-defined]
+
+
+def _send_raw(raw: bytes, context: _Delivery, recipients: list[str],
+              handover: _Handover) -> None:  # fmt: skip
+    send_bytes = context.send_bytes
+    if context.handover:
+        send_bytes(raw, context.from_address, recipients, on_handover=handover)  # type: ignore[operator]
+    else:
+        send_bytes(raw, context.from_address, recipients)  # type: ignore[operator]
 
 
 def _send_robot(row: _Row, notice: Notice, office, robots) -> str | None:
@@ -730,6 +779,17 @@ def _send_robot(row: _Row, notice: Notice, office, robots) -> str | None:
         return "该单位已不再配置钉钉机器人。"
     robots.send_dingtalk(dingtalk, secret, message)
     return None
+
+
+def release_claimed(engine: Engine) -> int:
+    """Every row left 'sending' goes back to 'pending'. Only for the holder of the scheduler's
+    leader lock as it takes over: nobody else delivers then, so such a row belongs to a sweep
+    that died, and its mail never got its final dot (see the notes on delivery above)."""
+    with engine.begin() as connection:
+        result = connection.execute(
+            update(_OUTBOX).where(_OUTBOX.c.status == SENDING).values(status=PENDING)
+        )
+        return result.rowcount or 0
 
 
 def release_stuck(engine: Engine, *, now: datetime, older_than: timedelta) -> int:

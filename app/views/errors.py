@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template
+import logging
+import sqlite3
+
+from flask import Flask, Response, g, render_template
+from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
+from psycopg import OperationalError as PostgresOperationalError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+# How long a browser or a load balancer should wait before trying again.
+RETRY_AFTER_SECONDS = 30
 
 MESSAGES = {
     400: ("请求无效", "提交的内容无法处理，请返回后重试。"),
@@ -12,6 +22,11 @@ MESSAGES = {
     404: ("页面不存在", "您要找的页面不存在，或您无权查看。"),
     405: ("请求方式不支持", "此页面不支持该操作方式。"),
     413: ("文件过大", "上传的内容超过大小限制（单个文件不超过20MB）。"),
+    503: (
+        "系统暂时无法使用",
+        "数据库暂时无法连接，本次请求没有完成（提交的内容没有保存）。"
+        "请稍候片刻后刷新页面重试；如持续出现，请联系系统管理员。",
+    ),
     500: ("系统错误", "系统出现错误，已记录，请稍后重试或联系管理员。"),
 }
 
@@ -25,6 +40,7 @@ def init_app(app: Flask) -> None:
     """Register the handlers and the header hook."""
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(DBAPIError, _database_error)
     app.after_request(_security_headers)
 
 
@@ -40,6 +56,33 @@ def _http_error(error: HTTPException):
     code = error.code or 500
     title, message = MESSAGES.get(code, (error.name, error.description or ""))
     return _render(code, title, message)
+
+
+def _database_error(error: DBAPIError):
+    """503 while the database cannot be reached (stopped, restarting, a lost connection, an
+    SQLite file locked past the busy timeout): the request's transaction is rolled back at
+    teardown, so nothing of it was kept, and the pool's pre-ping reconnects once the server
+    is back. Any other database error is a bug: re-raised, it becomes a logged 500."""
+    if not database_unavailable(error):
+        raise error
+    log.warning("database unavailable: %s", error.orig)
+    # The page must not touch the database again: no user to load for the layout.
+    g._login_user = AnonymousUserMixin()
+    title, message = MESSAGES[503]
+    response = _render(503, title, message)
+    return response[0], 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def database_unavailable(error: DBAPIError) -> bool:
+    """Whether ERROR says the database could not be reached, rather than that a statement was
+    wrong: psycopg's OperationalError (connection refused, closed, server shutting down),
+    a connection SQLAlchemy found dead, or SQLite unable to open or to lock its file."""
+    if error.connection_invalidated or isinstance(error.orig, PostgresOperationalError):
+        return True
+    if isinstance(error.orig, sqlite3.OperationalError):
+        text = str(error.orig)
+        return "database is locked" in text or "unable to open database" in text
+    return False
 
 
 def _security_headers(response: Response) -> Response:

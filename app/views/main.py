@@ -3,9 +3,7 @@ check."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from importlib import metadata
-from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
 from flask_login import login_required
@@ -16,7 +14,8 @@ from app.access import can
 from app.clock import utcnow
 from app.core.roles import Permission
 from app.db import get_session
-from app.scheduler import HEARTBEAT_FILE, TICK_MINUTES
+from app.scheduler import tick_seconds
+from app.services import scheduler_nodes
 
 bp = Blueprint("main", __name__)
 
@@ -73,19 +72,17 @@ def healthz():
         get_session().exec(text("SELECT 1")).one()
     except SQLAlchemyError:
         get_session().rollback()
-        body = {"status": "error", "database": "unavailable", "scheduler": _scheduler_state()}
+        body = {"status": "error", "database": "unavailable",
+                "scheduler": {"status": "unknown", "last_tick": None}}  # fmt: skip
         return jsonify(body), 503
     return jsonify(status="ok", database="ok", scheduler=_scheduler_state())
 
 
 def _scheduler_state() -> dict:
-    """The heartbeat the scheduler writes at every tick: ok, stale (no tick for over two
-    intervals) or missing (never ran with this instance folder)."""
-    beat = Path(current_app.instance_path, HEARTBEAT_FILE)
+    """The installation's scheduler as its processes last reported (scheduler_node): the
+    leader's last tick, ok or stale, or missing when none ever ticked."""
     try:
-        last = datetime.fromisoformat(beat.read_text(encoding="utf-8").strip())
-    except (OSError, ValueError):
-        return {"status": "missing", "last_tick": None}
-    age = (utcnow() - last).total_seconds()
-    status = "ok" if age <= 2 * TICK_MINUTES * 60 + 60 else "stale"
-    return {"status": status, "last_tick": last.isoformat(), "age_seconds": int(age)}
+        return scheduler_nodes.state(get_session(), utcnow(), tick_seconds(current_app))
+    except SQLAlchemyError:
+        get_session().rollback()
+        return {"status": "unknown", "last_tick": None}
