@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import smtplib
+import socket
 import ssl as ssl_module
 import tempfile
 import time
@@ -149,6 +150,9 @@ class SmtpSender:
                 smtp.ehlo()
             if self.user:
                 smtp.login(self.user, self.password or "")
+            # The final dot is a write of its own (see _transaction): without NODELAY, Nagle
+            # holds it back until the server's delayed ACK, some 40 ms a mail.
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except (smtplib.SMTPException, OSError) as error:
             if smtp is not None:
                 smtp.close()
