@@ -6,7 +6,7 @@ FLASK  := $(BIN)/flask --app app
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run run-prod install install-dev migrate demo test lint format bench clean
+.PHONY: run run-prod install install-dev migrate demo test lint format bench load clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 或更高版本是必需的 (Python 3.11+ required)")'
@@ -68,6 +68,11 @@ format: install-dev
 
 bench: install-dev
 	$(BIN)/python bench/run.py
+
+# 50 simulated users × 60 s of the daily flow against gunicorn, on PostgreSQL (BENCH_DATABASE_URL,
+# TEST_DATABASE_URL or the local server) and on SQLite with 4 workers; fails when a check fails.
+load: install-dev
+	$(BIN)/python bench/load_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,512 @@
+"""Several processes and hosts on one PostgreSQL database, and their faults, for real.
+
+Everything runs on 127.0.0.1: gunicorn instances and `flask scheduler` processes started as
+subprocesses from the repository (as `make run-prod` and docs/deployment.md start them), a
+real SMTP server (aiosmtpd) in this process counting what arrives, and the local PostgreSQL
+server (TEST_DATABASE_URL). Each "host" has its own instance folder, as two machines would;
+they share the database and the SECRET_KEY, nothing else.
+
+- Two hosts: requests served by both (a session signed in on one is good on the other), two
+  schedulers of which one leads, every mail delivered once; the leader SIGKILLed, the standby
+  takes over and delivers the rest, once.
+- A scheduler SIGKILLed twice in the middle of a sweep of 1,000 due mails, restarted each time:
+  each mail arrives exactly once at the SMTP server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import create_engine, func, insert, select
+from sqlalchemy.pool import NullPool
+
+from app.models import Outbox
+from app.notify.digest import Notice
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench"
+PASSWORD = "Cluster@2026x"
+TICK_SECONDS = 2  # the schedulers tick every 2 s instead of 5 minutes
+STANDBY_SECONDS = 1
+WAIT_SECONDS = 90
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def loadgen() -> Iterator[ModuleType]:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import loadgen
+
+        yield loadgen
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+@pytest.fixture
+def postgres_server() -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the cluster tests need TEST_DATABASE_URL in CI")
+        pytest.skip("the cluster tests need a PostgreSQL server (TEST_DATABASE_URL)")
+    return url
+
+
+# -- the SMTP server --------------------------------------------------------------------------
+
+
+class Counting:
+    """An aiosmtpd handler that counts each recipient's mails, a little slowly (as a real
+    server is), so that a sweep of 1,000 mails takes seconds and can be killed midway."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.received: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        # Counted on arrival of the final dot: from then on a real server has the message,
+        # whether or not the client stays for the reply.
+        with self.lock:
+            self.received.update(envelope.rcpt_tos)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return "250 OK"
+
+    def total(self) -> int:
+        with self.lock:
+            return sum(self.received.values())
+
+
+@contextmanager
+def smtp_sink(delay: float = 0.0) -> Iterator[tuple[Counting, int]]:
+    from aiosmtpd.controller import Controller
+
+    from tests.test_notify_email import free_port
+
+    handler, port = Counting(delay), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+# -- the site, its hosts and their schedulers ----------------------------------------------------
+
+
+def host_env(site, name: str, smtp_port: int) -> dict[str, str]:
+    """The environment of one host of SITE: its own instance folder, the shared database and
+    SECRET_KEY, mail over SMTP, a fast scheduler."""
+    folder = site.folder / name
+    folder.mkdir(exist_ok=True)
+    return {**site.environ(), "LUOSHI_INSTANCE_PATH": str(folder),
+            "LUOSHI_MAIL_BACKEND": "smtp", "LUOSHI_SMTP_HOST": "127.0.0.1",
+            "LUOSHI_SMTP_PORT": str(smtp_port), "LUOSHI_MAIL_FROM": "luoshi@cluster.test",
+            "LUOSHI_SCHEDULER_TICK_SECONDS": str(TICK_SECONDS),
+            "LUOSHI_SCHEDULER_STANDBY_SECONDS": str(STANDBY_SECONDS),
+            "LUOSHI_PRODUCTION": "true"}  # fmt: skip
+
+
+class Scheduler:
+    """`flask scheduler` in a process group of its own, its output in a file."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.log = Path(env["LUOSHI_INSTANCE_PATH"]) / f"scheduler-{time.monotonic_ns()}.log"
+        with open(self.log, "wb") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "flask", "--app", "app", "scheduler"], cwd=REPO, env=env,
+                stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+
+    def kill(self) -> None:
+        """SIGKILL, as the OOM killer or a power cut would: no clean-up of any kind."""
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def output(self) -> str:
+        return self.log.read_text("utf-8", errors="replace")[-4000:]
+
+
+@contextmanager
+def schedulers() -> Iterator[list[Scheduler]]:
+    started: list[Scheduler] = []
+    try:
+        yield started
+    finally:
+        for scheduler in started:
+            scheduler.kill()
+
+
+def prepare(loadgen: ModuleType, site) -> None:
+    loadgen.flask_commands(site, [
+        ["instance", "init"], ["db", "upgrade"],
+        ["users", "create", "coord", "--role", "coordinator", "--password", PASSWORD],
+    ])  # fmt: skip
+
+
+def add_mails(database_url: str, count: int, tag: str) -> list[str]:
+    """COUNT notices due now, one recipient each, straight into the outbox (as planning would
+    put them): the recipients."""
+    now = datetime.now(UTC)
+    recipients = [f"{tag}{number}@cluster.test" for number in range(count)]
+    rows = [
+        {"channel": "email", "kind": "notice", "recipient": address, "subject": "系统提示",
+         "body": Notice("notice", f"cluster-{tag}-{number}", "系统提示", f"第{number}条", "",
+                        "").to_json(),
+         "idempotency_key": f"cluster:{tag}:{number}", "status": "pending", "attempts": 0,
+         "next_attempt_at": now, "created_at": now}
+        for number, address in enumerate(recipients)
+    ]  # fmt: skip
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert(Outbox), rows)
+    finally:
+        engine.dispose()
+    return recipients
+
+
+def outbox_statuses(database_url: str) -> dict[str, int]:
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(select(Outbox.status, func.count()).group_by(Outbox.status))
+            return dict(rows.all())
+    finally:
+        engine.dispose()
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT_SECONDS,
+               logs: Callable[[], str] = str) -> None:  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting until {what}\n{logs()}")
+
+
+def assert_each_once(handler: Counting, recipients: list[str]) -> None:
+    """Every recipient got exactly one mail, and nobody else got any."""
+    twice = {address: n for address, n in handler.received.items() if n > 1}
+    missing = [address for address in recipients if handler.received[address] == 0]
+    assert not twice and not missing, f"{len(twice)} twice, {len(missing)} missing"
+    assert set(handler.received) == set(recipients)
+
+
+# -- HTTP --------------------------------------------------------------------------------------
+
+
+def get(port: int, path: str, cookie: str = "") -> tuple[int, str, str]:
+    """(status, body, Set-Cookie session or COOKIE) of one GET on a new connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+        response = connection.getresponse()
+        return (
+            response.status,
+            response.read().decode("utf-8", "replace"),
+            cookie_of(response, cookie),
+        )
+    finally:
+        connection.close()
+
+
+def cookie_of(response: http.client.HTTPResponse, previous: str) -> str:
+    from http.cookies import SimpleCookie
+
+    jar = SimpleCookie()
+    for header in response.headers.get_all("Set-Cookie") or []:
+        jar.load(header)
+    morsel = jar.get("session")
+    return f"session={morsel.coded_value}" if morsel else previous
+
+
+def sign_in(port: int, login: str, password: str) -> str:
+    """Sign in through the real form on the host at PORT; the session cookie."""
+    from tests.conftest import token_from
+
+    _, page, cookie = get(port, "/login")
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        body = urlencode({"csrf_token": token_from(page), "login": login, "password": password})
+        connection.request(
+            "POST",
+            "/login",
+            body=body,
+            headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 302, f"sign-in on port {port}: HTTP {response.status}"
+        return cookie_of(response, cookie)
+    finally:
+        connection.close()
+
+
+def health(port: int) -> dict:
+    status, body, _ = get(port, "/healthz")
+    assert status == 200, body
+    return json.loads(body)
+
+
+def leader_of(port: int) -> str | None:
+    scheduler = health(port)["scheduler"]
+    return scheduler.get("leader") if scheduler["status"] == "ok" else None
+
+
+# -- the tests ---------------------------------------------------------------------------------
+
+
+def test_two_hosts_share_one_database(loadgen, postgres_server, tmp_path) -> None:
+    name = f"{postgres_server.rsplit('/', 1)[1]}_twohosts"
+    with loadgen.temporary_site(postgres_server, name) as site, smtp_sink() as (handler, smtp):
+        prepare(loadgen, site)
+        env_a, env_b = host_env(site, "host-a", smtp), host_env(site, "host-b", smtp)
+        port_a, port_b = loadgen.free_port(), loadgen.free_port()
+        web_a, web_b = (loadgen.start_gunicorn(env_a, port_a, 2),
+                        loadgen.start_gunicorn(env_b, port_b, 2))  # fmt: skip
+        with web_a, web_b, schedulers() as running:
+            running += [Scheduler(env_a), Scheduler(env_b)]
+            logs = lambda: "\n".join(s.output() for s in running)  # noqa: E731
+            # A session made on one host is good on the other, and both serve.
+            cookie = sign_in(port_a, "coord", PASSWORD)
+            for number in range(20):
+                status, page, _ = get((port_a, port_b)[number % 2], "/tasks/", cookie)
+                assert status == 200 and "全部任务" in page
+            for web in (web_a, web_b):
+                assert web.output.read_text("utf-8", "replace").count("GET /tasks/") >= 10
+            # One leader, seen alike from both hosts; the other process waits as a standby.
+            wait_until(lambda: leader_of(port_a) is not None, "a scheduler leads", logs=logs)
+            wait_until(
+                lambda: (
+                    {n["role"] for n in health(port_b)["scheduler"]["nodes"]}
+                    == {"leader", "standby"}
+                ),
+                "the other scheduler stands by",
+                logs=logs,
+            )
+            leader = leader_of(port_a)
+            assert leader_of(port_b) == leader
+            first = add_mails(site.database_url, 300, "first")
+            wait_until(
+                lambda: (
+                    handler.total() >= 300 and outbox_statuses(site.database_url) == {"sent": 300}
+                ),
+                "300 mails are sent",
+                logs=logs,
+            )
+            assert_each_once(handler, first)
+            # The leader dies; the standby takes over and sends what comes next, once.
+            (dead,) = [s for s in running if leader.endswith(f"/{s.process.pid}")]
+            dead.kill()
+            second = add_mails(site.database_url, 200, "second")
+            wait_until(
+                lambda: outbox_statuses(site.database_url) == {"sent": 500},
+                "the standby takes over and sends 200 more",
+                logs=logs,
+            )
+            time.sleep(TICK_SECONDS)  # a late duplicate would arrive by now
+            assert_each_once(handler, first + second)
+            wait_until(lambda: leader_of(port_b) not in (None, leader), "healthz shows the new "
+                       "leader", logs=logs)  # fmt: skip
+            assert leader_of(port_a) == leader_of(port_b)
+        for web in (web_a, web_b):
+            findings = loadgen.scan_logs(web.logs)
+            assert findings.clean, findings
+
+
+def test_a_scheduler_killed_mid_sweep_sends_each_mail_exactly_once(loadgen, postgres_server,
+                                                                   tmp_path) -> None:  # fmt: skip
+    name = f"{postgres_server.rsplit('/', 1)[1]}_sigkill"
+    with loadgen.temporary_site(postgres_server, name) as site, \
+            smtp_sink(delay=0.004) as (handler, smtp), schedulers() as running:  # fmt: skip
+        prepare(loadgen, site)
+        env = host_env(site, "host", smtp)
+        recipients = add_mails(site.database_url, 1000, "due")
+        logs = lambda: "\n".join(s.output() for s in running)  # noqa: E731
+        killed_at = []
+        for threshold in (250, 600):
+            running.append(Scheduler(env))
+            wait_until(lambda t=threshold: handler.total() >= t, f"{threshold} mails arrive",
+                       logs=logs)  # fmt: skip
+            running[-1].kill()
+            killed_at.append(handler.total())
+        assert all(count < 1000 for count in killed_at), killed_at  # killed mid-sweep
+        running.append(Scheduler(env))
+        wait_until(
+            lambda: outbox_statuses(site.database_url) == {"sent": 1000},
+            "every mail is sent after the restarts",
+            logs=logs,
+        )
+        time.sleep(TICK_SECONDS)  # a late duplicate would arrive by now
+        assert_each_once(handler, recipients)
+        assert handler.total() == 1000
+
+
+# -- PostgreSQL stopped and started in the middle -------------------------------------------------
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of this test's own (initdb in a temporary folder, a free port), so
+    that it can be stopped and started without touching the machine's server."""
+
+    def __init__(self, folder: Path, port: int) -> None:
+        versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        if not versions:
+            if os.environ.get("CI") == "true":
+                pytest.fail("the outage test needs PostgreSQL's server binaries in CI")
+            pytest.skip("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")
+        self.bin, self.port = versions[-1].parent, port
+        self.data, self.log = folder / "pgdata", folder / "postgres.log"
+        # initdb and the server refuse to run as root: as the postgres user, then.
+        self.as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_owner:
+            os.chown(folder, *postgres_ids())
+        self.run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                 "--locale=C", "--no-sync")  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def run(self, program: str, *args: str) -> None:
+        done = subprocess.run([*self.as_owner, str(self.bin / program), *args],
+                              capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"{program} failed ({done.returncode}): {done.stderr.strip()}")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1"
+        self.run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w",
+                 "start")  # fmt: skip
+
+    def crash(self) -> None:
+        """Stop at once, like a power cut: no checkpoint, clients cut off; what was committed
+        comes back from the WAL at the next start."""
+        self.run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def stop(self) -> None:
+        with suppress(RuntimeError):
+            self.run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+
+def postgres_ids() -> tuple[int, int]:
+    import pwd
+
+    entry = pwd.getpwnam("postgres")
+    return entry.pw_uid, entry.pw_gid
+
+
+@contextmanager
+def private_postgres(port: int) -> Iterator[PrivatePostgres]:
+    """The server in a folder of its own under /tmp (pytest's tmp_path is root's alone, and the
+    server runs as postgres); stopped and removed however the test ends."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="luoshi-postgres-"))
+    try:
+        server = PrivatePostgres(folder, port)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def count_markers(database_url: str, prefix: str) -> int:
+    from app.models import ProgressUpdate
+
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(ProgressUpdate).where(
+                ProgressUpdate.text.contains(prefix))).scalar_one()  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+def test_postgresql_stopped_and_started_mid_run(loadgen, tmp_path) -> None:
+    """Ten users doing the daily flow; the database crashes (pg_ctl stop -m immediate) and
+    comes back five seconds later. While it is gone every answer is a clear 503 (counted, not
+    an error); afterwards the same gunicorn workers and the same scheduler serve and deliver
+    again, without a restart; every acknowledged progress update is in the database, once."""
+    import threading as threads
+
+    with private_postgres(loadgen.free_port()) as server, \
+            loadgen.temporary_site(server.url, "luoshi") as site, \
+            smtp_sink() as (handler, smtp), schedulers() as running:  # fmt: skip
+        population = loadgen.populate(site, office_users=9, coordinators=1, offices=10,
+                                      tasks=300)  # fmt: skip
+        env = host_env(site, "host", smtp)
+        port = loadgen.free_port()
+        with loadgen.start_gunicorn(env, port, 2) as web:
+            running.append(Scheduler(env))
+            logs = lambda: running[0].output()  # noqa: E731
+            wait_until(lambda: leader_of(port) is not None, "the scheduler leads", logs=logs)
+            workers = set(loadgen.worker_pids(web.process.pid))
+            cookie = sign_in(port, "loadcoord01", population.accounts[-1].password)
+            outage, results = threads.Event(), []
+            load = threads.Thread(
+                target=lambda: results.append(
+                    loadgen.run_users(
+                        [web.base_url], population.accounts, 24.0, outage=outage.is_set
+                    )
+                )
+            )
+            load.start()
+            time.sleep(6)
+            outage.set()
+            server.crash()
+            during = [get(port, "/healthz"), get(port, "/tasks/mine", cookie)]
+            time.sleep(5)
+            server.start()
+            wait_until(lambda: get(port, "/healthz")[0] == 200, "the app answers again")
+            outage.clear()
+            at_restart = count_markers(site.database_url, loadgen.MARKER_PREFIX)
+            load.join(timeout=120)
+            (result,) = results
+            after = count_markers(site.database_url, loadgen.MARKER_PREFIX)
+            # The scheduler leads again and delivers what is due, without a restart.
+            recipients = add_mails(site.database_url, 20, "after")
+            wait_until(
+                lambda: outbox_statuses(site.database_url).get("sent") == 20,
+                "the scheduler delivers after the outage",
+                logs=logs,
+            )
+            assert set(loadgen.worker_pids(web.process.pid)) == workers  # no worker restarted
+            assert running[0].process.poll() is None
+            counted = loadgen.check_updates(site.database_url, result.acknowledged)
+    healthz, cookie_page = during
+    assert healthz[0] == 503 and json.loads(healthz[1])["database"] == "unavailable"
+    assert cookie_page[0] == 503 and "数据库暂时无法连接" in cookie_page[1]
+    assert result.error_count == 0 and result.stuck_users == 0, result.errors
+    assert result.unavailable > 0, "the outage was not seen"
+    assert after > at_restart, "no progress update acknowledged after the outage"
+    assert counted.missing == [] and counted.duplicated == []  # nothing acknowledged was lost
+    assert len(counted.found) == len(result.acknowledged) > 0
+    assert_each_once(handler, recipients)
