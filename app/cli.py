@@ -218,6 +218,8 @@ def demo_synth(offices: int, tasks: int, updates: int, seed: int) -> None:
 @click.option("--password", required=True)
 @click.option("--name", help="姓名（默认同用户名）。")
 @click.option("--email")
+@click.option("--must-change/--no-must-change", default=True,
+              help="首次登录时必须修改密码（默认是）。")  # fmt: skip
 def users_create(
     login: str,
     roles: tuple[str, ...],
@@ -225,8 +227,9 @@ def users_create(
     password: str,
     name: str | None,
     email: str | None,
+    must_change: bool,
 ) -> None:
-    """Create an account."""
+    """Create an account (its holder changes the password at first sign-in)."""
     with session_scope(get_engine()) as session:
         office_id = None
         if office_name:
@@ -242,11 +245,34 @@ def users_create(
             user = user_service.create_user(
                 session, login=login, name=name or login, password=password,
                 roles=[Role(r) for r in roles], office_id=office_id, email=email, now=utcnow(),
+                must_change_password=must_change,
             )  # fmt: skip
         except DomainError as exc:
             session.rollback()
             fail(exc.message)
-        click.echo(f"已创建用户 {user.login}（{'、'.join(roles)}）。")
+        note = "，首次登录时须修改密码" if must_change else ""
+        click.echo(f"已创建用户 {user.login}（{'、'.join(roles)}）{note}。")
+
+
+@users_cli.command("reset-password")
+@click.argument("login")
+@click.option("--password", required=True, help="临时密码（本人下次登录时必须修改）。")
+def users_reset_password(login: str, password: str) -> None:
+    """Reset an account's password on the server: the way back in for an administrator (the
+    system admin may not reset the security or audit admin's password in the web app). The
+    account's open sessions end, a lockout is lifted, and the change is audited."""
+    with session_scope(get_engine()) as session:
+        user = user_service.find_by_login(session, login)
+        if user is None:
+            fail(f"找不到用户“{login}”。")
+        try:
+            user_service.set_password(session, user=user, password=password, actor=None,
+                                      now=utcnow(), must_change=True)  # fmt: skip
+        except DomainError as exc:
+            session.rollback()
+            fail(exc.message)
+        click.echo(f"已重置用户 {user.login} 的密码；其已登录的会话均已失效，"
+                   "下次登录时须修改密码。")  # fmt: skip
 
 
 # -- reports --------------------------------------------------------------------------------

@@ -96,7 +96,7 @@ def build_synthetic(
         "--updates", str(updates),
     )  # fmt: skip
     flask_command(instance, "users", "create", BENCH_COORDINATOR, "--role", "coordinator",
-                  "--password", BENCH_PASSWORD)  # fmt: skip
+                  "--password", BENCH_PASSWORD, "--no-must-change")  # fmt: skip
     return migrate_seconds, synth_seconds
 
 

@@ -221,10 +221,12 @@ def populate(
                  for n in range(1, coordinators + 1)]  # fmt: skip
     spread = [names[n % len(names)] for n in range(office_users)]
     pairs = zip(accounts[:office_users], spread, strict=True)
+    # The daily flow, not the first day: no forced change of password at the first sign-in
+    # (sign_in would still complete one, should the app ask).
     commands = [["users", "create", a.login, "--role", "office", "--office", office,
-                 "--password", a.password] for a, office in pairs]  # fmt: skip
-    commands += [["users", "create", a.login, "--role", "coordinator", "--password", a.password]
-                 for a in accounts[office_users:]]  # fmt: skip
+                 "--password", a.password, "--no-must-change"] for a, office in pairs]  # fmt: skip
+    commands += [["users", "create", a.login, "--role", "coordinator", "--password", a.password,
+                  "--no-must-change"] for a in accounts[office_users:]]  # fmt: skip
     flask_commands(site, commands)
     return Population(accounts, spread, tasks, time.monotonic() - started)
 

@@ -122,7 +122,8 @@ def prepare(instance: Instance, settings: PagesSettings) -> PageData:
         instance, settings.offices, settings.tasks, settings.updates
     )
     flask_command(instance, "users", "create", OFFICE_LOGIN, "--role", "office",
-                  "--office", OFFICE_NAME, "--password", BENCH_PASSWORD)  # fmt: skip
+                  "--office", OFFICE_NAME, "--password", BENCH_PASSWORD,
+                  "--no-must-change")  # fmt: skip
     office_tasks, task_id, task_status, task_updates = pick_task(instance)
     return PageData(settings.offices, settings.tasks, settings.updates, migrate_seconds,
                     synth_seconds, OFFICE_NAME, office_tasks, task_id, task_status,

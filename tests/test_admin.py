@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import Session, func, select
 
 from app.core.roles import Role
@@ -152,3 +153,24 @@ def test_editing_an_unknown_record_is_not_found(client, world: World) -> None:
     login(client, "admin1")
     assert client.get("/admin/users/99999/edit").status_code == 404
     assert client.get("/admin/offices/99999/edit").status_code == 404
+
+
+@pytest.mark.parametrize("target", ["security1", "auditor1"])
+def test_the_system_admin_cannot_take_over_another_administrator(client, world, app, db,
+                                                                 target: str) -> None:  # fmt: skip
+    """三员分立: resetting the security or audit admin's password would let the system admin
+    sign in as them. Refused with the way it is done instead; nothing changes."""
+    from sqlmodel import select
+
+    from app.models import User
+
+    account = db.exec(select(User).where(User.login == target)).one()
+    before = (account.password_hash, account.session_version)
+    login(client, "admin1")
+    roles = ["security"] if target == "security1" else ["auditor"]
+    data = user_form(world, login=target, office_id="None", roles=roles, password="Takeover-7x")
+    response = client.post(f"/admin/users/{account.id}/edit", data=data)
+    assert response.status_code == 200 and "flask users reset-password" in response.text
+    db.refresh(account)
+    assert (account.password_hash, account.session_version) == before
+    assert "用户名或密码错误" in login(app.test_client(), target, "Takeover-7x").text

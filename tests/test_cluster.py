@@ -161,7 +161,8 @@ def schedulers() -> Iterator[list[Scheduler]]:
 def prepare(loadgen: ModuleType, site) -> None:
     loadgen.flask_commands(site, [
         ["instance", "init"], ["db", "upgrade"],
-        ["users", "create", "coord", "--role", "coordinator", "--password", PASSWORD],
+        ["users", "create", "coord", "--role", "coordinator", "--password", PASSWORD,
+         "--no-must-change"],
     ])  # fmt: skip
 
 

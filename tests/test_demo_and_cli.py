@@ -145,3 +145,46 @@ def test_database_url_from_the_environment(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert target.exists() and not (env_instance / "luoshi.sqlite3").exists()
+
+
+def test_users_create_forces_a_change_at_first_sign_in_unless_told(app, db: Session) -> None:
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["users", "create", "qian", "--role", "leader", "--password",
+                                "Good-pass-1"])  # fmt: skip
+    scripted = runner.invoke(args=["users", "create", "sun", "--role", "leader", "--password",
+                                   "Good-pass-1", "--no-must-change"])  # fmt: skip
+    assert first.exit_code == scripted.exit_code == 0
+    assert "首次登录时须修改密码" in first.output and "首次登录" not in scripted.output
+    reread(db)
+    forced = {u.login: u.must_change_password for u in db.exec(select(User))}
+    assert forced == {"qian": True, "sun": False}
+
+
+def test_users_reset_password_on_the_server(app, db: Session) -> None:
+    """The way back in for an administrator: a temporary password to change at the next
+    sign-in, the lockout lifted, every open session ended, the reset audited."""
+    from datetime import timedelta
+
+    from app.clock import utcnow
+    from app.models import AuditEvent
+
+    runner = app.test_cli_runner()
+    runner.invoke(args=["users", "create", "sec", "--role", "security", "--password",
+                        "Good-pass-1", "--no-must-change"])  # fmt: skip
+    reread(db)
+    user = db.exec(select(User).where(User.login == "sec")).one()
+    user.failed_logins, user.locked_until = 5, utcnow() + timedelta(minutes=15)
+    db.commit()
+    version = user.session_version
+    result = runner.invoke(args=["users", "reset-password", "SEC", "--password", "Temp-pass-9"])
+    assert result.exit_code == 0, result.output
+    reread(db)
+    user = db.exec(select(User).where(User.login == "sec")).one()
+    assert user.must_change_password and user.session_version > version
+    assert user.failed_logins == 0 and user.locked_until is None
+    actions = {e.action for e in db.exec(select(AuditEvent).where(AuditEvent.object_id == user.id))}
+    assert "user.password" in actions
+    for args, message in [(["nobody", "--password", "Temp-pass-9"], "找不到用户"),
+                          (["sec", "--password", "short"], "至少8位")]:  # fmt: skip
+        bad = runner.invoke(args=["users", "reset-password", *args])
+        assert bad.exit_code != 0 and message in bad.output

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.core.errors import DomainError
-from app.core.roles import Role, role_problems
+from app.core.roles import ADMIN_ROLES, Role, role_problems
 from app.core.security import (
     AddressPolicy,
     LockoutPolicy,
@@ -162,7 +162,17 @@ def set_password(
     must_change: bool = False,
     ip: str | None = None,
 ) -> None:
-    """An administrator's reset of USER's password; every open session of USER ends."""
+    """An administrator's reset of USER's password; every open session of USER ends.
+
+    三员分立: the system admin may not reset the password of an administrator's account (system,
+    security or audit admin) other than their own, or they could sign in as the security or
+    audit admin. Such a reset is done on the server (`flask users reset-password`, ACTOR None)."""
+    if actor is not None and actor.id != user.id and user.roles & set(ADMIN_ROLES):
+        raise DomainError(
+            "不能在此重置管理员账号（系统管理员、安全管理员、审计管理员）的密码：请本人在"
+            "“修改密码”中修改，或由运维人员在服务器上执行 flask users reset-password。",
+            "password",
+        )
     _check_password(password, user.login)
     _replace_password(user, password, now, must_change=must_change)
     session.add(user)
@@ -245,7 +255,7 @@ def is_account_locked(user: User, now: datetime) -> bool:
 
 
 def unlock_user(
-    session: Session, *, user: User, actor: User, now: datetime, ip: str | None = None
+    session: Session, *, user: User, actor: User | None, now: datetime, ip: str | None = None
 ) -> User:
     """解除锁定: forget USER's failed logins and lift the lock; DomainError when there is
     nothing to unlock."""
