@@ -1,28 +1,31 @@
 """Several processes and hosts on one PostgreSQL database, and their faults, for real.
 
 Everything runs on 127.0.0.1: gunicorn instances and `flask scheduler` processes started as
-subprocesses from the repository (as `make run-prod` and docs/deployment.md start them), a
-real SMTP server (aiosmtpd) in this process counting what arrives, and the local PostgreSQL
-server (TEST_DATABASE_URL). Each "host" has its own instance folder, as two machines would;
-they share the database and the SECRET_KEY, nothing else.
+subprocesses from the repository (as `make run-prod` and docs/deployment.md start them), an SMTP
+server in a process of its own counting what arrives (at the final dot, as a mail server keeps
+a message: see _SmtpSession), and PostgreSQL: the local server (TEST_DATABASE_URL), or one of the
+test's own where it is stopped. Each "host" has its own instance folder, as two machines would;
+they share the database, the SECRET_KEY and the attachments folder (instance/uploads a symbolic
+link to one folder), nothing else.
 
-- Two hosts: requests served by both (a session signed in on one is good on the other), two
-  schedulers of which one leads, every mail delivered once; the leader SIGKILLed, the standby
-  takes over and delivers the rest, once.
+- Two hosts: requests served by both (a session signed in on one is good on the other, evidence
+  uploaded on one is downloaded from the other), two schedulers of which one leads, every mail
+  delivered once; the leader SIGKILLed, the standby takes over and delivers the rest, once.
 - A scheduler SIGKILLed twice in the middle of a sweep of 1,000 due mails, restarted each time:
   each mail arrives exactly once at the SMTP server.
+- PostgreSQL crashed and restarted under the daily flow of ten users: clear 503s meanwhile,
+  the same workers and scheduler serve again afterwards, nothing acknowledged lost.
 """
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import os
 import signal
+import socketserver
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,6 +33,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -73,41 +77,115 @@ def postgres_server() -> str:
 
 
 class Counting:
-    """An aiosmtpd handler that counts each recipient's mails, a little slowly (as a real
-    server is), so that a sweep of 1,000 mails takes seconds and can be killed midway."""
+    """What the SMTP server received: one line per mail in LOG, its recipients, written as the
+    mail's final dot arrived."""
 
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
-        self.received: Counter[str] = Counter()
-        self.lock = threading.Lock()
+    def __init__(self, log: Path) -> None:
+        self.log = log
 
-    async def handle_DATA(self, server, session, envelope) -> str:
-        # Counted on arrival of the final dot: from then on a real server has the message,
-        # whether or not the client stays for the reply.
-        with self.lock:
-            self.received.update(envelope.rcpt_tos)
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        return "250 OK"
+    @property
+    def received(self) -> Counter[str]:
+        try:
+            lines = self.log.read_text("utf-8").splitlines()
+        except FileNotFoundError:
+            return Counter()
+        return Counter(address for line in lines for address in line.split())
 
     def total(self) -> int:
-        with self.lock:
-            return sum(self.received.values())
+        return sum(self.received.values())
+
+
+class _SmtpSession(socketserver.StreamRequestHandler):
+    """One SMTP session, as a mail server holds it: a message is kept from the moment its
+    final dot is read, whether or not the client stays for the reply (Postfix logs "lost
+    connection after END-OF-MESSAGE" and delivers). aiosmtpd is not used here because it
+    cancels the whole session when the client hangs up, dropping a finished message that is
+    still in its buffer: that would count a mail the real server delivers as lost."""
+
+    def handle(self) -> None:
+        self.reply("220 sink.cluster.test ESMTP")
+        recipients: list[str] = []
+        while line := self.rfile.readline(65536):
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                self.reply("250-sink.cluster.test\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE")
+            elif verb in (b"HELO", b"NOOP", b"MAIL"):
+                self.reply("250 OK")
+            elif verb == b"RCPT":
+                address = line.decode("utf-8").split(":", 1)[1].split(">", 1)[0]
+                recipients.append(address.strip().lstrip("<"))
+                self.reply("250 OK")
+            elif verb == b"DATA":
+                self.reply("354 go ahead")
+                if not self.read_message():
+                    return  # hung up before the final dot: the server drops the message
+                self.server.keep(recipients)  # type: ignore[attr-defined]
+                recipients = []
+                time.sleep(self.server.delay)  # type: ignore[attr-defined]
+                self.reply("250 OK")
+            elif verb == b"RSET":
+                recipients = []
+                self.reply("250 OK")
+            elif verb == b"QUIT":
+                self.reply("221 bye")
+                return
+            else:
+                self.reply("502 not implemented")
+
+    def read_message(self) -> bool:
+        """Read up to the final dot; False when the connection ends first."""
+        while line := self.rfile.readline(1 << 20):
+            if line == b".\r\n":
+                return True
+        return False
+
+    def reply(self, text: str) -> None:
+        with suppress(OSError):
+            self.wfile.write(text.encode() + b"\r\n")
+
+
+class _SinkServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+
+    def __init__(self, log: str, delay: float) -> None:
+        super().__init__(("127.0.0.1", 0), _SmtpSession)
+        self.log, self.delay = log, delay
+
+    def keep(self, recipients: list[str]) -> None:
+        line = (" ".join(recipients) + "\n").encode()
+        descriptor = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            os.write(descriptor, line)  # one write: whole lines, whoever reads
+        finally:
+            os.close(descriptor)
+
+
+def _serve_sink(log: str, delay: float, port: Any) -> None:
+    server = _SinkServer(log, delay)
+    port.send(server.server_address[1])
+    server.serve_forever()
 
 
 @contextmanager
-def smtp_sink(delay: float = 0.0) -> Iterator[tuple[Counting, int]]:
-    from aiosmtpd.controller import Controller
+def smtp_sink(folder: Path, delay: float = 0.0) -> Iterator[tuple[Counting, int]]:
+    """The counting SMTP server, in a process of its own: a thread of this process would share
+    its interpreter lock with the code that kills schedulers, and tie the moments of the kills
+    to the server's answers instead of leaving them to chance. DELAY: before each 250, as a
+    real server takes a moment, so that a sweep of 1,000 mails lasts seconds."""
+    import multiprocessing
 
-    from tests.test_notify_email import free_port
-
-    handler, port = Counting(delay), free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
+    context = multiprocessing.get_context("spawn")
+    receiving, sending = context.Pipe(duplex=False)
+    log = folder / f"smtp-{time.monotonic_ns()}.log"
+    process = context.Process(target=_serve_sink, args=(str(log), delay, sending), daemon=True)
+    process.start()
     try:
-        yield handler, port
+        if not receiving.poll(60):
+            pytest.fail("the SMTP server did not start")
+        yield Counting(log), receiving.recv()
     finally:
-        controller.stop()
+        process.kill()
+        process.join(10)
 
 
 # -- the site, its hosts and their schedulers ----------------------------------------------------
@@ -115,9 +193,15 @@ def smtp_sink(delay: float = 0.0) -> Iterator[tuple[Counting, int]]:
 
 def host_env(site, name: str, smtp_port: int) -> dict[str, str]:
     """The environment of one host of SITE: its own instance folder, the shared database and
-    SECRET_KEY, mail over SMTP, a fast scheduler."""
+    SECRET_KEY, the shared attachments (instance/uploads a symbolic link to one folder, as
+    docs/deployment.md says: on real hosts, a network file system mounted on each), mail over
+    SMTP, a fast scheduler."""
     folder = site.folder / name
     folder.mkdir(exist_ok=True)
+    shared = site.folder / "shared-uploads"
+    shared.mkdir(exist_ok=True)
+    if not (folder / "uploads").is_symlink():
+        (folder / "uploads").symlink_to(shared, target_is_directory=True)
     return {**site.environ(), "LUOSHI_INSTANCE_PATH": str(folder),
             "LUOSHI_MAIL_BACKEND": "smtp", "LUOSHI_SMTP_HOST": "127.0.0.1",
             "LUOSHI_SMTP_PORT": str(smtp_port), "LUOSHI_MAIL_FROM": "luoshi@cluster.test",
@@ -164,6 +248,58 @@ def prepare(loadgen: ModuleType, site) -> None:
         ["users", "create", "coord", "--role", "coordinator", "--password", PASSWORD,
          "--no-must-change"],
     ])  # fmt: skip
+
+
+def post_evidence(port: int, cookie: str, task_id: int, page: str, content: bytes) -> None:
+    """报送进展 with a PDF attached, through the task page's form, on the host at PORT."""
+    from tests.conftest import token_from
+
+    form = page[page.index(f'action="/tasks/{task_id}/act/update"') :]
+    version = form.split('name="version" value="', 1)[1].split('"', 1)[0]
+    boundary = "----luoshi-cluster-test"
+    fields = {"csrf_token": token_from(form), "version": version, "text": "两地共享的佐证材料"}
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        .encode() for name, value in fields.items()
+    ) + (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="佐证.pdf"\r\n'
+         "Content-Type: application/pdf\r\n\r\n").encode() + content + (
+        f"\r\n--{boundary}--\r\n").encode()  # fmt: skip
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(
+            "POST",
+            f"/tasks/{task_id}/act/update",
+            body=body,
+            headers={"Cookie": cookie, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 302, f"upload on port {port}: HTTP {response.status}"
+    finally:
+        connection.close()
+
+
+def evidence_is_served_by_both_hosts(loadgen: ModuleType, account, port_a: int,
+                                     port_b: int) -> None:  # fmt: skip
+    """Uploaded on host A, downloaded from host B, byte for byte."""
+    import re
+
+    from tests.test_task_pages import PDF
+
+    cookie = sign_in(port_a, account.login, account.password)
+    _, mine, cookie = get(port_a, "/tasks/mine", cookie)
+    task_id = loadgen.in_progress_tasks(mine)[0]
+    _, page, cookie = get(port_a, f"/tasks/{task_id}", cookie)  # its forms' CSRF token
+    post_evidence(port_a, cookie, task_id, page, PDF)
+    status, page, _ = get(port_b, f"/tasks/{task_id}", cookie)
+    (link,) = re.findall(rf'href="(/tasks/{task_id}/files/\d+)"', page)
+    connection = http.client.HTTPConnection("127.0.0.1", port_b, timeout=30)
+    try:
+        connection.request("GET", link, headers={"Cookie": cookie})
+        response = connection.getresponse()
+        assert response.status == 200 and response.read() == PDF
+    finally:
+        connection.close()
 
 
 def add_mails(database_url: str, count: int, tag: str) -> list[str]:
@@ -282,8 +418,12 @@ def leader_of(port: int) -> str | None:
 
 def test_two_hosts_share_one_database(loadgen, postgres_server, tmp_path) -> None:
     name = f"{postgres_server.rsplit('/', 1)[1]}_twohosts"
-    with loadgen.temporary_site(postgres_server, name) as site, smtp_sink() as (handler, smtp):
-        prepare(loadgen, site)
+    with (
+        loadgen.temporary_site(postgres_server, name) as site,
+        smtp_sink(tmp_path) as (handler, smtp),
+    ):
+        population = loadgen.populate(site, office_users=1, coordinators=1, offices=5, tasks=200)
+        office_user, coordinator = population.accounts
         env_a, env_b = host_env(site, "host-a", smtp), host_env(site, "host-b", smtp)
         port_a, port_b = loadgen.free_port(), loadgen.free_port()
         web_a, web_b = (loadgen.start_gunicorn(env_a, port_a, 2),
@@ -292,12 +432,17 @@ def test_two_hosts_share_one_database(loadgen, postgres_server, tmp_path) -> Non
             running += [Scheduler(env_a), Scheduler(env_b)]
             logs = lambda: "\n".join(s.output() for s in running)  # noqa: E731
             # A session made on one host is good on the other, and both serve.
-            cookie = sign_in(port_a, "coord", PASSWORD)
+            cookie = sign_in(port_a, coordinator.login, coordinator.password)
             for number in range(20):
                 status, page, _ = get((port_a, port_b)[number % 2], "/tasks/", cookie)
                 assert status == 200 and "全部任务" in page
-            for web in (web_a, web_b):
-                assert web.output.read_text("utf-8", "replace").count("GET /tasks/") >= 10
+            for web in (web_a, web_b):  # the access log is written after the answer
+                wait_until(
+                    lambda w=web: w.output.read_text("utf-8", "replace").count("GET /tasks/") >= 10,
+                    "both access logs show their share",
+                    timeout=10,
+                )
+            evidence_is_served_by_both_hosts(loadgen, office_user, port_a, port_b)
             # One leader, seen alike from both hosts; the other process waits as a standby.
             wait_until(lambda: leader_of(port_a) is not None, "a scheduler leads", logs=logs)
             wait_until(
@@ -341,8 +486,9 @@ def test_two_hosts_share_one_database(loadgen, postgres_server, tmp_path) -> Non
 def test_a_scheduler_killed_mid_sweep_sends_each_mail_exactly_once(loadgen, postgres_server,
                                                                    tmp_path) -> None:  # fmt: skip
     name = f"{postgres_server.rsplit('/', 1)[1]}_sigkill"
-    with loadgen.temporary_site(postgres_server, name) as site, \
-            smtp_sink(delay=0.004) as (handler, smtp), schedulers() as running:  # fmt: skip
+    sink = smtp_sink(tmp_path, delay=0.004)
+    with loadgen.temporary_site(postgres_server, name) as site, sink as (handler, smtp), \
+            schedulers() as running:  # fmt: skip
         prepare(loadgen, site)
         env = host_env(site, "host", smtp)
         recipients = add_mails(site.database_url, 1000, "due")
@@ -453,14 +599,14 @@ def count_markers(database_url: str, prefix: str) -> int:
 
 def test_postgresql_stopped_and_started_mid_run(loadgen, tmp_path) -> None:
     """Ten users doing the daily flow; the database crashes (pg_ctl stop -m immediate) and
-    comes back five seconds later. While it is gone every answer is a clear 503 (counted, not
+    comes back four seconds later. While it is gone every answer is a clear 503 (counted, not
     an error); afterwards the same gunicorn workers and the same scheduler serve and deliver
     again, without a restart; every acknowledged progress update is in the database, once."""
     import threading as threads
 
     with private_postgres(loadgen.free_port()) as server, \
             loadgen.temporary_site(server.url, "luoshi") as site, \
-            smtp_sink() as (handler, smtp), schedulers() as running:  # fmt: skip
+            smtp_sink(tmp_path) as (handler, smtp), schedulers() as running:  # fmt: skip
         population = loadgen.populate(site, office_users=9, coordinators=1, offices=10,
                                       tasks=300)  # fmt: skip
         env = host_env(site, "host", smtp)
@@ -475,16 +621,16 @@ def test_postgresql_stopped_and_started_mid_run(loadgen, tmp_path) -> None:
             load = threads.Thread(
                 target=lambda: results.append(
                     loadgen.run_users(
-                        [web.base_url], population.accounts, 24.0, outage=outage.is_set
+                        [web.base_url], population.accounts, 16.0, outage=outage.is_set
                     )
                 )
             )
             load.start()
-            time.sleep(6)
+            time.sleep(4)
             outage.set()
             server.crash()
             during = [get(port, "/healthz"), get(port, "/tasks/mine", cookie)]
-            time.sleep(5)
+            time.sleep(4)
             server.start()
             wait_until(lambda: get(port, "/healthz")[0] == 200, "the app answers again")
             outage.clear()
@@ -502,10 +648,11 @@ def test_postgresql_stopped_and_started_mid_run(loadgen, tmp_path) -> None:
             assert set(loadgen.worker_pids(web.process.pid)) == workers  # no worker restarted
             assert running[0].process.poll() is None
             counted = loadgen.check_updates(site.database_url, result.acknowledged)
+        web_logs = "\n".join(p.read_text("utf-8", "replace")[-6000:] for p in web.logs)
     healthz, cookie_page = during
     assert healthz[0] == 503 and json.loads(healthz[1])["database"] == "unavailable"
     assert cookie_page[0] == 503 and "数据库暂时无法连接" in cookie_page[1]
-    assert result.error_count == 0 and result.stuck_users == 0, result.errors
+    assert result.error_count == 0 and result.stuck_users == 0, f"{result.errors}\n{web_logs}"
     assert result.unavailable > 0, "the outage was not seen"
     assert after > at_restart, "no progress update acknowledged after the outage"
     assert counted.missing == [] and counted.duplicated == []  # nothing acknowledged was lost

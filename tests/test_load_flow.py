@@ -1,6 +1,6 @@
 """The daily flow under load, for real at a small size (bench/loadgen.py, bench/load_bench.py).
 
-Ten simulated users for eight seconds against gunicorn (production config, 4 workers): sign in,
+Ten simulated users for six seconds against gunicorn (production config, 4 workers): sign in,
 我的任务, a task page, a progress update through the page's form, on SQLite and on PostgreSQL.
 Nothing may fail, every acknowledged update must be in the database exactly once, and gunicorn's
 logs must hold no "database is locked", traceback or worker timeout. Nothing here looks at a
@@ -18,7 +18,7 @@ import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 USERS = 10  # one of them the coordinator
-SECONDS = 8.0
+SECONDS = 6.0
 WORKERS = 4
 # Far below what even a slow machine acknowledges in 8 s (hundreds), far above zero.
 MIN_ACKNOWLEDGED = 20

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time as time_module
 from datetime import UTC, date, datetime, time, timedelta
 from email import message_from_bytes
 from email.policy import default
@@ -482,10 +483,17 @@ class CountsSentAtData(Recorder):
         self.sent_at_data: list[int] = []
 
     async def handle_DATA(self, server, session, envelope) -> str:
-        with Session(self.engine) as other:
-            self.sent_at_data.append(
-                len(other.exec(select(Outbox).where(Outbox.status == "sent")).all())
-            )
+        # On PostgreSQL the mark's commit may still be travelling as the dot arrives; the
+        # sender finishes it without waiting for this reply, so it shows within moments. Were
+        # it committed only after the reply, this would wait in vain and see one row fewer.
+        expected, deadline = len(self.sent_at_data) + 1, time_module.monotonic() + 2
+        while True:
+            with Session(self.engine) as other:
+                sent = len(other.exec(select(Outbox).where(Outbox.status == "sent")).all())
+            if sent >= expected or time_module.monotonic() > deadline:
+                break
+            time_module.sleep(0.01)
+        self.sent_at_data.append(sent)
         return await super().handle_DATA(server, session, envelope)
 
 

@@ -196,7 +196,7 @@ class SmtpSender:
 
     def send_bytes(
         self, raw: bytes, sender: str, recipients: list[str],
-        on_handover: Callable[[], None] | None = None,
+        on_handover: Callable[[], Callable[[], None] | None] | None = None,
     ) -> None:  # fmt: skip
         """Hand RAW, a message flattened for SMTP (CRLF line ends), to the server as it is, with
         the envelope SENDER and RECIPIENTS: no parsing, no flattening. ON_HANDOVER, if given,
@@ -281,7 +281,7 @@ _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 def _transaction(
     smtp: smtplib.SMTP, sender: str, recipients: list[str], raw: bytes, options: list[str],
-    on_handover: Callable[[], None] | None,
+    on_handover: Callable[[], Callable[[], None] | None] | None,
 ) -> dict:  # fmt: skip
     """smtplib's sendmail, with ON_HANDOVER called between the message and its final dot.
 
@@ -290,7 +290,8 @@ def _transaction(
     leaves a row that is either 'sent' with the mail delivered, or still 'sending' with the
     mail discarded, which is safe to send again: exactly once, but for the instant between
     that commit and writing five bytes. If ON_HANDOVER fails, the connection is dropped before
-    the dot, and the server discards the mail."""
+    the dot, and the server discards the mail. ON_HANDOVER may return a callable, called right
+    after the dot is written, to finish what it started (the outbox's commit on PostgreSQL)."""
     smtp.ehlo_or_helo_if_needed()
     mail_options = list(options)
     if smtp.does_esmtp and smtp.has_extn("size"):
@@ -318,13 +319,19 @@ def _transaction(
         raise smtplib.SMTPDataError(code, reply)
     body = _LEADING_DOT.sub(b"..", raw)
     smtp.send(body if body.endswith(b"\r\n") else body + b"\r\n")
+    settle = None
     if on_handover is not None:
         try:
-            on_handover()
+            settle = on_handover()
         except BaseException as error:
             smtp.close()  # no final dot: the server throws the message away
             raise _HandoverFailed(error) from error
     smtp.send(b".\r\n")
+    if settle is not None:
+        try:
+            settle()  # what on_handover started, finished while the dot travels
+        except BaseException as error:
+            raise _HandoverFailed(error) from error
     code, reply = smtp.getreply()
     if code != 250:
         _reset_or_close(smtp, code)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import select as io_select
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import get_args
@@ -662,15 +664,63 @@ def _commit_outcome(connection: Connection, row_id: int, values: dict) -> None:
 
 
 class _Handover:
-    """Commits 'sent' when called: what SmtpSender calls before a message's final dot."""
+    """Marks the row 'sent' when SmtpSender calls it, just before a message's final dot.
+
+    On SQLite the mark is committed then and there (a local write of microseconds). On
+    PostgreSQL it goes out as a statement of its own, committed by the server as it arrives,
+    without waiting for the answer; the callable returned collects that answer once the dot has
+    been written. Why: a commit's round trip and WAL flush take ~0.3 ms, and a scheduler killed
+    within them, after the server had committed, lost its mail (about one test run in five, at
+    two kills in 1,000 mails). Now the UPDATE and the dot leave by two writes in a row, and a
+    kill can only lose the mail in the microseconds between them."""
 
     def __init__(self, connection: Connection, row_id: int, values: dict) -> None:
         self.connection, self.row_id, self.values = connection, row_id, values
         self.done = False
 
-    def __call__(self) -> None:
-        _commit_outcome(self.connection, self.row_id, self.values)
+    def __call__(self) -> Callable[[], None] | None:
+        settle = _mark_sent_unawaited(self.connection, self.row_id, self.values["sent_at"])
+        if settle is None:
+            _commit_outcome(self.connection, self.row_id, self.values)
         self.done = True
+        return settle
+
+
+_MARK_SENT = b"UPDATE outbox SET status = 'sent', sent_at = $1, last_error = NULL WHERE id = $2"
+_SETTLE_TIMEOUT_SECONDS = 30.0
+
+
+def _mark_sent_unawaited(connection: Connection, row_id: int,
+                         sent_at: datetime) -> Callable[[], None] | None:  # fmt: skip
+    """Send the UPDATE that marks ROW_ID sent on CONNECTION's PostgreSQL session, as a
+    statement of its own (the server commits it), and return what waits for its answer. None
+    where this cannot be done (not PostgreSQL, or a transaction is open): commit as usual."""
+    from psycopg import pq
+
+    driver = getattr(connection.connection, "driver_connection", None)
+    pgconn = getattr(driver, "pgconn", None)
+    if pgconn is None or pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        return None
+    pgconn.send_query_params(_MARK_SENT, [sent_at.isoformat().encode(), str(row_id).encode()])
+    while pgconn.flush():  # a nonblocking connection: the rest goes when the socket takes it
+        io_select.select([pgconn.socket], [pgconn.socket], [], _SETTLE_TIMEOUT_SECONDS)
+
+    def settle() -> None:
+        while True:
+            pgconn.consume_input()
+            if not pgconn.is_busy():
+                break
+            if not io_select.select([pgconn.socket], [], [], _SETTLE_TIMEOUT_SECONDS)[0]:
+                raise TimeoutError("PostgreSQL did not answer the outbox update")
+        results = []
+        while (result := pgconn.get_result()) is not None:
+            results.append(result)
+        for result in results:
+            if result.status != pq.ExecStatus.COMMAND_OK:
+                message = result.error_message.decode("utf-8", "replace")
+                raise RuntimeError(f"the outbox update failed: {message}")
+
+    return settle
 
 
 def _after_failure(row: _Row, error, now: datetime) -> tuple[str, dict]:
