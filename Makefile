@@ -53,10 +53,11 @@ run-prod: install
 	trap 'kill $$SCHEDULER_PID 2>/dev/null' EXIT INT TERM; \
 	$(PROD) LUOSHI_BIND=$(PROD_BIND) $(BIN)/gunicorn -c gunicorn.conf.py 'app:create_app()'
 
+# One pytest worker per CPU (pytest-xdist); a file's tests stay together on one worker.
 test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 lint: install-dev
 	$(BIN)/ruff check .
