@@ -9,6 +9,8 @@ queue behind writers.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,8 +18,10 @@ from pathlib import Path
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ENGINE_KEY = "luoshi.engine"
@@ -85,10 +89,34 @@ def get_session() -> Session:
 
 
 def close_session(_exc: BaseException | None = None) -> None:
-    """Close the context's session; an uncommitted transaction is rolled back."""
+    """Close the context's session; an uncommitted transaction is rolled back.
+
+    If the database went away after the answer was made (the rollback of a page that only
+    read fails), there is nothing left to undo: the connection is dropped from the pool and
+    the answer stands, rather than turning into a 500 at teardown."""
     session = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except DBAPIError as error:
+        if not database_unavailable(error):
+            raise
+        log.warning("database connection lost while ending a request: %s", error.orig)
+
+
+def database_unavailable(error: DBAPIError) -> bool:
+    """Whether ERROR says the database could not be reached, rather than that a statement was
+    wrong: psycopg's OperationalError (connection refused, closed, server shutting down),
+    a connection SQLAlchemy found dead, or SQLite unable to open or to lock its file."""
+    from psycopg import OperationalError as PostgresOperationalError
+
+    if error.connection_invalidated or isinstance(error.orig, PostgresOperationalError):
+        return True
+    if isinstance(error.orig, sqlite3.OperationalError):
+        text = str(error.orig)
+        return "database is locked" in text or "unable to open database" in text
+    return False
 
 
 @contextmanager

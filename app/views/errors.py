@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 from flask import Flask, Response, g, render_template
 from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
-from psycopg import OperationalError as PostgresOperationalError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
+
+from app.db import database_unavailable
 
 log = logging.getLogger(__name__)
 # How long a browser or a load balancer should wait before trying again.
@@ -71,18 +71,6 @@ def _database_error(error: DBAPIError):
     title, message = MESSAGES[503]
     response = _render(503, title, message)
     return response[0], 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
-
-
-def database_unavailable(error: DBAPIError) -> bool:
-    """Whether ERROR says the database could not be reached, rather than that a statement was
-    wrong: psycopg's OperationalError (connection refused, closed, server shutting down),
-    a connection SQLAlchemy found dead, or SQLite unable to open or to lock its file."""
-    if error.connection_invalidated or isinstance(error.orig, PostgresOperationalError):
-        return True
-    if isinstance(error.orig, sqlite3.OperationalError):
-        text = str(error.orig)
-        return "database is locked" in text or "unable to open database" in text
-    return False
 
 
 def _security_headers(response: Response) -> Response:
