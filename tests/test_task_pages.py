@@ -221,8 +221,9 @@ def test_reassign_has_its_own_page(client, world: World, db: Session) -> None:
 
 
 def test_the_task_page_reads_what_the_workflow_reads(client, world: World, db: Session) -> None:
-    """The page reads its rows in a few narrow statements (services/task_queries.task_page); what
-    it shows must be what the workflow's own readers find."""
+    """The page reads its rows in a few narrow statements (services/task_queries.task_page): its
+    timeline holds every step in order, and its facts, return reason and pending extension are
+    what the workflow's own readers find."""
     from app.models import Commitment, CommitmentProblem, Problem, User
     from app.services import task_queries
     from app.services import task_workflow as workflow
@@ -263,13 +264,25 @@ def test_the_task_page_reads_what_the_workflow_reads(client, world: World, db: S
     page = task_queries.task_page(db, task_id, coordinator)
 
     def plain(entries) -> list:
-        return [(e.at, e.kind, e.label, e.author, e.text,
+        return [(e.kind, e.label, e.author, e.text,
                  [(o.metric, o.value, o.unit) for o in e.outcomes],
-                 [(f.id, f.original_name, f.size) for f in e.attachments])
+                 [(f.original_name, f.size) for f in e.attachments])
                 for e in entries]  # fmt: skip
 
-    assert plain(page.timeline) == plain(workflow.timeline(db, task))
-    assert {"progress", "comment", "change"} <= {e.kind for e in page.timeline}
+    # Newest first; a reason given with a state change is shown on that change.
+    assert plain(page.timeline) == [
+        ("change", "申请延期", "staff_a", "", [], []),
+        ("progress", "进展", "staff_a", "补充照片", [], []),
+        ("comment", "督促", "leader1", "抓紧", [], []),
+        ("change", "退回", "coord1", "待审核 → 办理中。退回理由：请补充照片", [], []),
+        ("change", "申请办结", "staff_a", "办理中 → 待审核。申请办结说明：已完成", [], []),
+        ("comment", "批示/评论", "staff_a", "已联系司法所", [], []),
+        ("progress", "进展", "staff_a", "开展普法宣传",
+         [("开展普法宣传", 12.0, "次"), ("发放资料", 300.0, "份")], [("照片说明.pdf", len(PDF))]),
+        ("change", "签收", "staff_a", "待签收 → 办理中", [], []),
+        ("change", "交办", "督办人员", "任务创建，待签收", [], []),
+    ]  # fmt: skip
+    assert [e.at for e in page.timeline] == sorted((e.at for e in page.timeline), reverse=True)
     assert page.returned == workflow.return_reason(db, task) == "请补充照片"
     assert page.facts == workflow.facts_of(db, task)
     pending = workflow.pending_extension(db, task_id)

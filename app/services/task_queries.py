@@ -12,7 +12,7 @@ tasks), and only those rows are joined to their offices and owners.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -20,7 +20,15 @@ from sqlalchemy import Select, bindparam, case, false, func, true
 from sqlalchemy.orm import aliased, selectinload
 from sqlmodel import Session, or_, select
 
-from app.core.lifecycle import OPEN_STATUSES, YELLOW_WORKDAYS, Light, TaskFacts, TaskStatus
+from app.core import lifecycle
+from app.core.lifecycle import (
+    OPEN_STATUSES,
+    YELLOW_WORKDAYS,
+    Action,
+    Light,
+    TaskFacts,
+    TaskStatus,
+)
 from app.core.roles import Permission, has_permission
 from app.core.workdays import WorkCalendar
 from app.models import (
@@ -41,13 +49,6 @@ from app.models import (
     User,
 )
 from app.pagination import Page
-from app.services.task_workflow import (  # the timeline's words, shared with timeline()
-    _ACTION_NOTES,
-    _SHOWN_ELSEWHERE,
-    COMMENT_LABELS,
-    TimelineEntry,
-    _change_entry,
-)
 
 SORTS = {
     "deadline": (Task.deadline.asc(), Task.id.asc()),
@@ -558,13 +559,49 @@ def task_page(session: Session, task_id: int, user: User) -> TaskPage | None:
     )  # fmt: skip
 
 
+# -- the timeline -------------------------------------------------------------------------------
+
+COMMENT_LABELS = {
+    "comment": "批示/评论", "urge": "督促", "submit": "申请办结说明", "approve": "审核意见",
+    "return": "退回理由", "reassign": "重新交办理由", "cancel": "撤销理由",
+    "reopen": "重新打开理由",
+}  # fmt: skip
+ACTION_NOTES = {"submit", "approve", "return", "reassign", "cancel", "reopen"}
+# Audit actions already shown on the timeline through their own rows.
+SHOWN_ELSEWHERE = {"task.update", "task.comment", "task.urge"}
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str  # progress, comment, change
+    label: str
+    author: str
+    text: str = ""
+    outcomes: tuple[Outcome, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+
+
+def change_entry(event: AuditEvent, note: TaskComment | None = None) -> TimelineEntry:
+    action = event.action.removeprefix("task.")
+    known = {a.value: a for a in Action}
+    label = lifecycle.ACTION_LABELS[known[action]] if action in known else action
+    before, after = (event.before or {}).get("status"), (event.after or {}).get("status")
+    text = ""
+    if before and after and before != after:
+        labels = lifecycle.STATUS_LABELS
+        text = f"{labels[TaskStatus(before)]} → {labels[TaskStatus(after)]}"
+    if note is not None:
+        text = f"{text}。{COMMENT_LABELS[note.kind]}：{note.text}" if text else note.text
+    return TimelineEntry(event.at, "change", label, event.actor_login or "系统", text)
+
+
 def merge_timeline(
     created_at, updates, outcomes: dict[int, list], files: dict[int, list], comments, changes
 ) -> list[TimelineEntry]:
-    """Progress updates, comments and state changes, newest first: task_workflow.timeline()'s
-    entries, from rows already read (tests/test_task_pages.py checks that both agree)."""
+    """Progress updates, comments and state changes, newest first, from rows already read."""
     # A reason given with a state change (退回理由…) is shown on that change, not beside it.
-    notes = {(c.created_at, c.kind): c for c in comments if c.kind in _ACTION_NOTES}
+    notes = {(c.created_at, c.kind): c for c in comments if c.kind in ACTION_NOTES}
     joined = {id(notes[key]) for e in changes if (key := (e.at, e.action.removeprefix("task.")))
               in notes}  # fmt: skip
     entries = [
@@ -576,8 +613,8 @@ def merge_timeline(
                       _name(c.author), c.text)
         for c in comments if id(c) not in joined
     ] + [
-        _change_entry(e, notes.get((e.at, e.action.removeprefix("task."))))
-        for e in changes if e.action not in _SHOWN_ELSEWHERE
+        change_entry(e, notes.get((e.at, e.action.removeprefix("task."))))
+        for e in changes if e.action not in SHOWN_ELSEWHERE
     ] + [
         TimelineEntry(created_at, "change", "交办", "督办人员", "任务创建，待签收")
     ]  # fmt: skip

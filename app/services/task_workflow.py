@@ -6,15 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy.orm import selectinload
 from sqlmodel import Session, select
 
 from app.core import lifecycle
 from app.core.errors import DomainError
 from app.core.lifecycle import Action, Actor, TaskFacts, TaskStatus
 from app.models import (
-    Attachment,
-    AuditEvent,
     DeadlineChange,
     ExtensionRequest,
     Office,
@@ -285,87 +282,6 @@ _HANDLERS = {
 
 
 # -- the task page ------------------------------------------------------------------------------
-
-COMMENT_LABELS = {
-    "comment": "批示/评论", "urge": "督促", "submit": "申请办结说明", "approve": "审核意见",
-    "return": "退回理由", "reassign": "重新交办理由", "cancel": "撤销理由",
-    "reopen": "重新打开理由",
-}  # fmt: skip
-_ACTION_NOTES = {"submit", "approve", "return", "reassign", "cancel", "reopen"}
-# Audit actions already shown on the timeline through their own rows.
-_SHOWN_ELSEWHERE = {"task.update", "task.comment", "task.urge"}
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    at: datetime
-    kind: str  # progress, comment, change
-    label: str
-    author: str
-    text: str = ""
-    outcomes: tuple[Outcome, ...] = ()
-    attachments: tuple[Attachment, ...] = ()
-
-
-def timeline(session: Session, task: Task) -> list[TimelineEntry]:
-    """Progress updates, comments and state changes of TASK, newest first (a fixed number of
-    queries, whatever the task's history)."""
-    updates = session.exec(
-        select(ProgressUpdate).where(ProgressUpdate.task_id == task.id)
-        .options(selectinload(ProgressUpdate.outcomes))
-    ).all()  # fmt: skip
-    files: dict[int, list[Attachment]] = {}
-    for attachment in session.exec(
-        select(Attachment).where(
-            Attachment.owner_type == "progress_update",
-            Attachment.owner_id.in_([u.id for u in updates]),
-        ).order_by(Attachment.id)
-    ):  # fmt: skip
-        files.setdefault(attachment.owner_id, []).append(attachment)
-    comments = session.exec(select(TaskComment).where(TaskComment.task_id == task.id)).all()
-    changes = session.exec(
-        select(AuditEvent).where(AuditEvent.object_type == "task", AuditEvent.object_id == task.id)
-    ).all()
-    names = _names(session, {u.author_id for u in updates} | {c.author_id for c in comments})
-    # A reason given with a state change (退回理由…) is shown on that change, not beside it.
-    notes = {(c.created_at, c.kind): c for c in comments if c.kind in _ACTION_NOTES}
-    joined = {id(notes[key]) for e in changes if (key := (e.at, e.action.removeprefix("task.")))
-              in notes}  # fmt: skip
-    comments = [c for c in comments if id(c) not in joined]
-    entries = [
-        TimelineEntry(u.created_at, "progress", "进展", names.get(u.author_id, "—"), u.text,
-                      tuple(u.outcomes), tuple(files.get(u.id, [])))
-        for u in updates
-    ] + [
-        TimelineEntry(c.created_at, "comment", COMMENT_LABELS.get(c.kind, "评论"),
-                      names.get(c.author_id, "—"), c.text)
-        for c in comments
-    ] + [
-        _change_entry(e, notes.get((e.at, e.action.removeprefix("task."))))
-        for e in changes if e.action not in _SHOWN_ELSEWHERE
-    ] + [
-        TimelineEntry(task.created_at, "change", "交办", "督办人员", "任务创建，待签收")
-    ]  # fmt: skip
-    return sorted(entries, key=lambda e: e.at, reverse=True)
-
-
-def _names(session: Session, ids: set[int | None]) -> dict[int, str]:
-    wanted = [i for i in ids if i is not None]
-    return {u.id: u.name for u in session.exec(select(User).where(User.id.in_(wanted)))}
-
-
-def _change_entry(event: AuditEvent, note: TaskComment | None = None) -> TimelineEntry:
-    action = event.action.removeprefix("task.")
-    known = {a.value: a for a in Action}
-    label = lifecycle.ACTION_LABELS[known[action]] if action in known else action
-    before, after = (event.before or {}).get("status"), (event.after or {}).get("status")
-    text = ""
-    if before and after and before != after:
-        labels = lifecycle.STATUS_LABELS
-        text = f"{labels[TaskStatus(before)]} → {labels[TaskStatus(after)]}"
-    if note is not None:
-        text = f"{text}。{COMMENT_LABELS[note.kind]}：{note.text}" if text else note.text
-    return TimelineEntry(event.at, "change", label, event.actor_login or "系统", text)
 
 
 @dataclass(frozen=True)
