@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
@@ -37,3 +40,14 @@ def fresh_postgres_url(server_url: str, suffix: str, *, drop_only: bool = False)
     finally:
         admin.dispose()
     return url.set(database=name).render_as_string(hide_password=False)
+
+
+def postgres_server_or_skip(what: str) -> str:
+    """TEST_DATABASE_URL, for tests that need a PostgreSQL server of their own making: skipped
+    with a message without it, except in CI, where it must be set."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{what} needs TEST_DATABASE_URL in CI")
+        pytest.skip(f"{what} needs a PostgreSQL server (TEST_DATABASE_URL)")
+    return url

@@ -42,6 +42,7 @@ from sqlalchemy.pool import NullPool
 
 from app.models import Outbox
 from app.notify.digest import Notice
+from tests.dbutil import postgres_server_or_skip
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
@@ -65,12 +66,7 @@ def loadgen() -> Iterator[ModuleType]:
 
 @pytest.fixture
 def postgres_server() -> str:
-    url = os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the cluster tests need TEST_DATABASE_URL in CI")
-        pytest.skip("the cluster tests need a PostgreSQL server (TEST_DATABASE_URL)")
-    return url
+    return postgres_server_or_skip("the cluster tests")
 
 
 # -- the SMTP server --------------------------------------------------------------------------

@@ -9,12 +9,13 @@ timing.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.dbutil import postgres_server_or_skip
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 USERS = 10  # one of them the coordinator
@@ -31,16 +32,6 @@ def loadgen(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     import loadgen
 
     return loadgen
-
-
-def postgres_server() -> str:
-    """TEST_DATABASE_URL; skipped without it, except in CI where it must be set."""
-    url = os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the load test on PostgreSQL needs TEST_DATABASE_URL in CI")
-        pytest.skip("the load test on PostgreSQL needs a server (TEST_DATABASE_URL)")
-    return url
 
 
 def run_daily_flow(loadgen: ModuleType, site) -> None:
@@ -72,7 +63,7 @@ def test_the_daily_flow_on_sqlite_with_four_workers(loadgen: ModuleType) -> None
 def test_the_daily_flow_on_postgresql(loadgen: ModuleType) -> None:
     from sqlalchemy import make_url
 
-    server = postgres_server()
+    server = postgres_server_or_skip("the load test on PostgreSQL")
     database = f"{make_url(server).database}_load"
     with loadgen.temporary_site(server, database) as site:
         run_daily_flow(loadgen, site)
