@@ -20,8 +20,8 @@ import os
 import socket
 import time
 import zlib
-from collections.abc import Mapping
-from contextlib import suppress
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -216,24 +216,27 @@ def _wait_for_leadership(app: Flask, lock: LeaderLock, node: str, standby_second
 def lead_once(app: Flask, now: datetime | None = None) -> reminders.DeliveryResult | None:
     """One tick as the leader (`flask scheduler --once`): None, and nothing done, while another
     scheduler holds the lock."""
-    lock = LeaderLock(app)
-    if not lock.acquire():
-        return None
-    try:
-        reminders.release_claimed(get_engine(app))
-        return tick(app, now)
-    finally:
-        lock.release()
+    with _as_leader(app) as leading:
+        return tick(app, now) if leading else None
 
 
 def deliver_as_leader(app: Flask, now: datetime) -> reminders.DeliveryResult | None:
     """deliver_due while holding the leader lock (`flask send-reminders`); None, and nothing
     sent, while a scheduler process holds it: that one delivers."""
+    with _as_leader(app) as leading:
+        return deliver_due(app, now) if leading else None
+
+
+@contextmanager
+def _as_leader(app: Flask) -> Iterator[bool]:
+    """The leader lock for one piece of work, if it is free, with the rows a former leader left
+    half-sent handed back first; whether it was taken."""
     lock = LeaderLock(app)
     if not lock.acquire():
-        return None
+        yield False
+        return
     try:
         reminders.release_claimed(get_engine(app))
-        return deliver_due(app, now)
+        yield True
     finally:
         lock.release()
